@@ -1,0 +1,87 @@
+"""The ``ulmfit`` command on a user's own CSV: every subcommand, and clear errors on bad input."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ulmfit_core.cli import main
+
+WORDS = {"pos": "good great fine lovely superb nice".split(), "neg": "bad awful poor dull horrid nasty".split()}
+FILLER = "the a movie film plot actor scene this was and it".split()
+
+
+def write_csv(path: Path, n: int, seed: int, labelled: bool = True) -> None:
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"] if labelled else ["text"])
+        for i in range(n):
+            label = "pos" if i % 2 else "neg"
+            words = list(rng.choice(FILLER, 8)) + list(rng.choice(WORDS[label], 2))
+            rng.shuffle(words)
+            writer.writerow([" ".join(words).capitalize() + ".", label] if labelled else [" ".join(words)])
+
+
+def make_config(tmp_path: Path) -> Path:
+    write_csv(tmp_path / "train.csv", 120, 0)
+    write_csv(tmp_path / "test.csv", 40, 1)
+    corpus = [" ".join(np.random.default_rng(i).choice(FILLER + WORDS["pos"] + WORDS["neg"], 30))
+              for i in range(60)]
+    (tmp_path / "corpus.txt").write_text("\n".join(corpus))
+    tiny = {"epochs": 1, "batch_size": 8}
+    cfg = {"output": "run", "device": "cpu",
+           "model": {"emb_size": 16, "hidden_size": 24, "n_layers": 2},
+           "bptt": 12, "max_len": 48,
+           "data": {"train_csv": "train.csv", "test_csv": "test.csv"},
+           "pretrain": {"corpus": str(tmp_path / "corpus.txt"), "vocab_size": 100, "train": tiny},
+           "finetune_lm": tiny, "classifier": {**tiny, "epochs": 6, "lr": 0.02}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_every_subcommand(tmp_path, capsys) -> None:
+    cfg = make_config(tmp_path)
+    for command in ("pretrain", "fine-tune-lm", "train-classifier", "evaluate"):
+        assert main([command, "-c", str(cfg)]) == 0, capsys.readouterr().err
+    for stage in ("pretrained", "lm", "classifier"):
+        assert (tmp_path / "run" / stage / "model.safetensors").exists()
+        assert (tmp_path / "run" / stage / "vocab.json").exists()
+    write_csv(tmp_path / "new.csv", 5, 2, labelled=False)
+    assert main(["predict", "-c", str(cfg), "--input", str(tmp_path / "new.csv"),
+                 "--output", str(tmp_path / "pred.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "pred.csv")))
+    assert len(rows) == 5 and {r["prediction"] for r in rows} <= {"neg", "pos"}
+    assert abs(float(rows[0]["p_neg"]) + float(rows[0]["p_pos"]) - 1) < 1e-5
+
+
+def test_from_scratch_needs_no_language_model(tmp_path, capsys) -> None:
+    cfg = make_config(tmp_path)
+    assert main(["train-classifier", "--from-scratch", "-c", str(cfg)]) == 0, capsys.readouterr().err
+    assert main(["evaluate", "-c", str(cfg)]) == 0
+
+
+def test_unknown_config_key_is_reported_with_the_file(tmp_path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"classifier": {"epochs": 1, "learning_rate": 0.1}}))
+    assert main(["train-classifier", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "learning_rate" in err
+
+
+def test_out_of_range_value_is_reported(tmp_path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"classifier": {"cut_frac": 1.5}}))
+    assert main(["train-classifier", "-c", str(path)]) == 2
+    assert "cut_frac" in capsys.readouterr().err
+
+
+def test_missing_column_names_the_file(tmp_path, capsys) -> None:
+    cfg = make_config(tmp_path)
+    (tmp_path / "train.csv").write_text("review,label\nsome text,pos\n")
+    assert main(["train-classifier", "--from-scratch", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "train.csv" in err and "text" in err

@@ -1,0 +1,657 @@
+"""The paper's classification datasets (Table 1) and the text for language-model pretraining and evaluation.
+
+Everything is read from the data folder (``settings.data_dir()``, the setting ``ULMFIT_DATA``). Texts
+are returned raw — HTML such as ``<br />``, AG's ``#36;`` entities and Zhang et al.'s ``\\n`` escapes
+are left for the tokenizer to fix, as fastai does. Where the local copy is only part of the paper's
+dataset (AG News, DBpedia, Yelp) the registry name and description say so, and the split is rebuilt
+deterministically (stratified, seed 0).
+
+Every reader checks its input: a malformed row, an unknown label, an empty text, a corrupt gzip file or
+a count that differs from the registry raises ``ValueError`` naming the file, the row (CSV rows counted
+from 1, header included, as a spreadsheet shows them) or line, and the problem.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ulmfit_core import download, settings
+from ulmfit_core.fileio import atomic_path, write_bytes
+
+UNLABELLED = -1
+RESPLIT_SEED = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One example: raw ``text`` and its ``label`` id (``UNLABELLED`` = -1 for unlabelled text)."""
+
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry: label names (index = label id), expected split sizes, and a one-line
+    description that says how the local data differs from the paper's dataset."""
+
+    name: str
+    label_names: tuple[str, ...]
+    split_sizes: dict[str, int]
+    description: str
+
+
+_DBPEDIA_CLASSES = ("Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder",
+                    "MeanOfTransportation", "Building", "NaturalPlace", "Village", "Animal", "Plant",
+                    "Album", "Film", "WrittenWork")
+
+DATASETS: dict[str, DatasetInfo] = {
+    "imdb": DatasetInfo(
+        "imdb", ("neg", "pos"), {"train": 25_000, "test": 25_000, "unsup": 50_000},
+        "IMDb movie reviews (Maas et al. 2011), complete: the paper's 25k train / 25k test / 50k "
+        "unlabelled reviews, repacked from the original files into CSV."),
+    "trec6": DatasetInfo(
+        "trec6", ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"), {"train": 5_452, "test": 500},
+        "TREC-6 questions (Li & Roth 2002), complete original files, coarse labels: the paper's "
+        "5.5k train / 500 test."),
+    "ag_news_7k6": DatasetInfo(
+        "ag_news_7k6", ("World", "Sports", "Business", "Sci/Tech"), {"train": 6_600, "test": 1_000},
+        "NOT the paper's AG News (120k train / 7.6k test): only the official 7,600-row AG test split, "
+        "re-split stratified (seed 0) into 6,600 train / 1,000 test; text = title + '. ' + description."),
+    "dbpedia_14k": DatasetInfo(
+        "dbpedia_14k", _DBPEDIA_CLASSES, {"train": 12_600, "test": 1_400},
+        "NOT the paper's DBpedia (560k train / 70k test): a 14,000-row sample of its train split "
+        "(1,000 per class, titles dropped, pre-tokenised), re-split stratified (seed 0) into "
+        "12,600 train / 1,400 test."),
+    "yelp_bi": DatasetInfo(
+        "yelp_bi", ("negative", "positive"), {"train": 4_484, "test": 4_455},
+        "Surrogate for Yelp-bi (560k train / 38k test): real Yelp Open Dataset reviews (5k + 5k "
+        "sample), 1-2 stars negative, 4-5 positive, 3 stars dropped; not Zhang et al.'s split."),
+    "yelp_full": DatasetInfo(
+        "yelp_full", ("1", "2", "3", "4", "5"), {"train": 5_000, "test": 5_000},
+        "Surrogate for Yelp-full (650k train / 50k test): real Yelp Open Dataset reviews (5k + 5k "
+        "sample) labelled by star rating; not Zhang et al.'s split."),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Return the registry entry for ``name``; an unknown name raises ``KeyError`` listing known names."""
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _open_text(path: Path, encoding: str) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")
+
+
+def _read_errors(path: Path, err: Exception) -> ValueError:
+    """Translate a low-level read error on ``path`` into a ``ValueError`` that names the file."""
+    if isinstance(err, UnicodeDecodeError):
+        return ValueError(f"{path}: not valid {err.encoding} text ({err})")
+    return ValueError(f"{path}: corrupt or truncated gzip file ({err})")
+
+
+_READ_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, UnicodeDecodeError)
+
+
+def _csv_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(row number, fields)`` for each CSV row of ``path`` (plain or ``.gz``)."""
+    row_no = 0
+    try:
+        with _open_text(path, encoding) as fh:
+            for row_no, row in enumerate(csv.reader(fh, strict=True), start=1):
+                yield row_no, row
+    except csv.Error as err:
+        raise ValueError(f"{path}: row {row_no + 1}: malformed CSV ({err})") from err
+    except _READ_ERRORS as err:
+        raise _read_errors(path, err) from err
+
+
+def _text_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line without its line break)`` for each line of ``path``."""
+    try:
+        with _open_text(path, encoding) as fh:
+            for line_no, line in enumerate(fh, start=1):
+                yield line_no, line.rstrip("\r\n")
+    except _READ_ERRORS as err:
+        raise _read_errors(path, err) from err
+
+
+def _expect_columns(path: Path, where: str, row: Sequence[str], n: int) -> None:
+    if len(row) != n:
+        raise ValueError(f"{path}: {where}: expected {n} columns, found {len(row)}")
+
+
+def _expect_header(path: Path, first: tuple[int, list[str]] | None, header: tuple[str, ...]) -> None:
+    if first is None:
+        raise ValueError(f"{path}: empty file, expected header {','.join(header)}")
+    if tuple(first[1]) != header:
+        raise ValueError(f"{path}: row 1: expected header {','.join(header)}, found {first[1]!r}")
+
+
+def _label_index(path: Path, where: str, value: str, names: Sequence[str]) -> int:
+    try:
+        return names.index(value)
+    except ValueError:
+        raise ValueError(f"{path}: {where}: label {value!r} not in {tuple(names)}") from None
+
+
+def _class_number(path: Path, where: str, value: str, lo: int, hi: int | None) -> int:
+    """Parse an integer class column and check ``lo <= value <= hi`` (``hi=None``: no upper bound)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{path}: {where}: label {value!r} is not a class number") from None
+    if number < lo or (hi is not None and number > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{path}: {where}: label {number} outside {bound}")
+    return number
+
+
+def _checked_text(path: Path, where: str, text: str) -> str:
+    if not text.strip():
+        raise ValueError(f"{path}: {where}: empty text")
+    return text
+
+
+def _join_fields(fields: Sequence[str]) -> str:
+    """Join title-like fields into one text: ``"Title. Body"`` (no extra full stop after ``.!?``).
+
+    A single field is returned unchanged. fastai joins such columns with field markers instead; a
+    sentence break keeps the text free of special tokens before tokenisation.
+    """
+    if len(fields) == 1:
+        return fields[0]
+    parts = [f.strip() for f in fields if f.strip()]
+    joined = ""
+    for part in parts[:-1]:
+        joined += part + (" " if part.endswith((".", "!", "?")) else ". ")
+    return joined + (parts[-1] if parts else "")
+
+
+def read_imdb_csv(path: Path, *, unlabelled: bool = False) -> list[Record]:
+    """Read an IMDb CSV (header ``id,rating,label,text``) and return its records.
+
+    Labels ``neg``/``pos`` map to 0/1; with ``unlabelled=True`` every label must be ``unsup`` and
+    the records get label -1 (the 50k reviews the paper uses for LM fine-tuning, Section 5).
+    """
+    path = Path(path)
+    rows = _csv_rows(path)
+    _expect_header(path, next(rows, None), ("id", "rating", "label", "text"))
+    names = DATASETS["imdb"].label_names
+    records = []
+    for row_no, row in rows:
+        where = f"row {row_no}"
+        _expect_columns(path, where, row, 4)
+        if unlabelled:
+            if row[2] != "unsup":
+                raise ValueError(f"{path}: {where}: label {row[2]!r} not 'unsup'")
+            label = UNLABELLED
+        else:
+            label = _label_index(path, where, row[2], names)
+        records.append(Record(_checked_text(path, where, row[3]), label))
+    return records
+
+
+def read_trec(path: Path) -> list[Record]:
+    """Read a TREC question file (ISO-8859-1, lines ``COARSE:fine question ...``); return records
+    labelled with the six coarse classes used by the paper (Table 1)."""
+    path = Path(path)
+    names = DATASETS["trec6"].label_names
+    records = []
+    for line_no, line in _text_lines(path, encoding="iso-8859-1"):
+        where = f"line {line_no}"
+        head, _, text = line.partition(" ")
+        coarse, colon, fine = head.partition(":")
+        if not colon or not fine:
+            raise ValueError(f"{path}: {where}: expected 'COARSE:fine question', found {line[:60]!r}")
+        label = _label_index(path, where, coarse, names)
+        records.append(Record(_checked_text(path, where, text), label))
+    return records
+
+
+def read_zhang_csv(path: Path, n_classes: int | None = None) -> list[Record]:
+    """Read a CSV in Zhang et al.'s (2015) format — the canonical AG News, DBpedia and Yelp files.
+
+    No header; column 1 is the class number (1-based, checked against ``n_classes`` when given), the
+    other columns are text (title, body), joined by :func:`_join_fields`. Every row must have as many
+    columns as the first. Returns records with 0-based labels; the ``\\n`` and ``\\"`` escapes of
+    that format are kept for the tokenizer.
+    """
+    path = Path(path)
+    records, width = [], None
+    for row_no, row in _csv_rows(path):
+        where = f"row {row_no}"
+        if width is None:
+            width = len(row)
+            if width < 2:
+                raise ValueError(f"{path}: {where}: expected a class column and text columns, "
+                                 f"found {width} column(s)")
+        _expect_columns(path, where, row, width)
+        number = _class_number(path, where, row[0], 1, n_classes)
+        records.append(Record(_checked_text(path, where, _join_fields(row[1:])), number - 1))
+    return records
+
+
+def _read_dbpedia_subset(path: Path) -> list[Record]:
+    """Read the DBpedia sample: no header, columns ``label`` (0-13) and ``content``."""
+    n_classes = len(_DBPEDIA_CLASSES)
+    records = []
+    for row_no, row in _csv_rows(path):
+        where = f"row {row_no}"
+        _expect_columns(path, where, row, 2)
+        label = _class_number(path, where, row[0], 0, n_classes - 1)
+        records.append(Record(_checked_text(path, where, row[1]), label))
+    return records
+
+
+_STARS = re.compile(r"Review Stars: ([1-5])\.0")
+
+
+def _read_yelp_stars(path: Path) -> list[tuple[str, int]]:
+    """Read the Yelp sample (header ``text,label1,label2``); return ``(text, stars)`` pairs."""
+    rows = _csv_rows(path)
+    _expect_header(path, next(rows, None), ("text", "label1", "label2"))
+    pairs = []
+    for row_no, row in rows:
+        where = f"row {row_no}"
+        _expect_columns(path, where, row, 3)
+        match = _STARS.fullmatch(row[2])
+        if match is None:
+            raise ValueError(f"{path}: {where}: label {row[2]!r} not 'Review Stars: 1.0'..'5.0'")
+        pairs.append((_checked_text(path, where, row[0]), int(match.group(1))))
+    return pairs
+
+
+def _check_class_names(path: Path, expected: Sequence[str]) -> None:
+    found = tuple(line.strip() for _, line in _text_lines(path) if line.strip())
+    if found != tuple(expected):
+        raise ValueError(f"{path}: class names {found} differ from the registry's {tuple(expected)}")
+
+
+def _expect_count(path: Path, what: str, expected: int, found: int) -> None:
+    if found != expected:
+        raise ValueError(f"{path}: {what}: expected {expected} records, found {found}")
+
+
+# --------------------------------------------------------------------------- stratified splits
+
+
+def _allocate(counts: Mapping[int, int], total: int, minimum: int) -> dict[int, int]:
+    """Split ``total`` across classes in proportion to ``counts`` (largest remainder), giving each
+    class at least ``minimum`` and at most its count; the result sums exactly to ``total``."""
+    size = sum(counts.values())
+    if not 0 <= total <= size:
+        raise ValueError(f"cannot take {total} of {size} records")
+    if minimum * len(counts) > total:
+        raise ValueError(f"cannot take {total} records with at least {minimum} from each of "
+                         f"{len(counts)} classes")
+    quota = {c: Fraction(total * n, size) for c, n in counts.items()}
+    alloc = {c: min(n, max(minimum, int(quota[c]))) for c, n in counts.items()}
+    while sum(alloc.values()) < total:
+        c = max((c for c in alloc if alloc[c] < counts[c]), key=lambda c: (quota[c] - alloc[c], -c))
+        alloc[c] += 1
+    while sum(alloc.values()) > total:
+        c = min((c for c in alloc if alloc[c] > minimum), key=lambda c: (quota[c] - alloc[c], c))
+        alloc[c] -= 1
+    return alloc
+
+
+def _stratified_partition(records: Sequence[Record], n_held: int, seed: int,
+                          minimum: int = 0) -> tuple[list[Record], list[Record]]:
+    """Hold out ``n_held`` records, stratified by label; return ``(rest, held)`` in input order."""
+    labels = np.fromiter((r.label for r in records), dtype=np.int64, count=len(records))
+    classes, counts = np.unique(labels, return_counts=True)
+    alloc = _allocate(dict(zip(classes.tolist(), counts.tolist())), n_held, minimum)
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(records), dtype=bool)
+    for c in classes.tolist():
+        held[rng.permutation(np.flatnonzero(labels == c))[:alloc[c]]] = True
+    rest = [r for r, h in zip(records, held) if not h]
+    return rest, [r for r, h in zip(records, held) if h]
+
+
+def validation_split(records: Sequence[Record], frac: float = 0.1,
+                     seed: int = 0) -> tuple[list[Record], list[Record]]:
+    """Hold out ``round(frac * len(records))`` records as validation, stratified by label.
+
+    Implements the paper's protocol for its analysis (Section 5: validation error on 10% of the
+    training set). Deterministic for a given ``seed``; both parts keep the input order.
+    Returns ``(train, valid)``.
+    """
+    if not 0 < frac < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {frac}")
+    if not records:
+        raise ValueError("cannot split an empty list of records")
+    return _stratified_partition(records, round(frac * len(records)), seed)
+
+
+def low_shot_subset(records: Sequence[Record], n: int, seed: int = 0) -> list[Record]:
+    """Return exactly ``n`` of ``records``, stratified by label (proportional, at least one per class).
+
+    The labelled-example budgets of the paper's low-shot experiments (Section 5, Figure 3).
+    Deterministic for a given ``seed``; keeps the input order.
+    """
+    if not 0 < n <= len(records):
+        raise ValueError(f"low-shot size must be in 1..{len(records)}, got {n}")
+    return _stratified_partition(records, n, seed, minimum=1)[1]
+
+
+# --------------------------------------------------------------------------- the registry's readers
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a dataset's splits live under the data root and how to read one split."""
+
+    files: dict[str, str]
+    read: Callable[[Path, str], list[Record]]
+
+
+def _read_imdb_split(root: Path, split: str) -> list[Record]:
+    return read_imdb_csv(root / _LAYOUTS["imdb"].files[split], unlabelled=split == "unsup")
+
+
+def _read_trec_split(root: Path, split: str) -> list[Record]:
+    return read_trec(root / _LAYOUTS["trec6"].files[split])
+
+
+def _resplit(path: Path, records: list[Record], source_size: int, name: str,
+             split: str) -> list[Record]:
+    """Check the source size, then split it stratified (seed 0) into the registry's train/test."""
+    _expect_count(path, f"{name} source file", source_size, len(records))
+    train, test = _stratified_partition(records, DATASETS[name].split_sizes["test"], RESPLIT_SEED)
+    return train if split == "train" else test
+
+
+def _read_ag_split(root: Path, split: str) -> list[Record]:
+    names = DATASETS["ag_news_7k6"].label_names
+    _check_class_names(root / "ag_news" / "classes.txt", names)
+    path = root / _LAYOUTS["ag_news_7k6"].files[split]
+    return _resplit(path, read_zhang_csv(path, n_classes=len(names)), 7_600, "ag_news_7k6", split)
+
+
+def _read_dbpedia_split(root: Path, split: str) -> list[Record]:
+    _check_class_names(root / "dbpedia" / "classes.txt", _DBPEDIA_CLASSES)
+    path = root / _LAYOUTS["dbpedia_14k"].files[split]
+    return _resplit(path, _read_dbpedia_subset(path), 14_000, "dbpedia_14k", split)
+
+
+def _read_yelp_full(root: Path, split: str) -> list[Record]:
+    path = root / _LAYOUTS["yelp_full"].files[split]
+    return [Record(text, stars - 1) for text, stars in _read_yelp_stars(path)]
+
+
+def _read_yelp_bi(root: Path, split: str) -> list[Record]:
+    """Polarity by stars: 1-2 negative, 4-5 positive, 3 (neutral) dropped.
+
+    Zhang et al.'s Yelp-polarity readme says "stars 1 and 2 negative, and 3 and 4 positive"; on a
+    5-star scale that wording is ambiguous, so this rule keeps only clearly polar reviews.
+    """
+    path = root / _LAYOUTS["yelp_bi"].files[split]
+    return [Record(text, int(stars >= 4)) for text, stars in _read_yelp_stars(path) if stars != 3]
+
+
+_YELP_FILES = {"train": "yelp/open_dataset_sample/dev.csv.gz",
+               "test": "yelp/open_dataset_sample/test.csv.gz"}
+
+_LAYOUTS: dict[str, _Layout] = {
+    "imdb": _Layout({s: f"imdb/{s}.csv.gz" for s in ("train", "test", "unsup")}, _read_imdb_split),
+    "trec6": _Layout({"train": "trec6/train_5500.label", "test": "trec6/TREC_10.label"},
+                     _read_trec_split),
+    "ag_news_7k6": _Layout({s: "ag_news/test.csv.gz" for s in ("train", "test")}, _read_ag_split),
+    "dbpedia_14k": _Layout({s: "dbpedia/subset14k_train.csv.gz" for s in ("train", "test")},
+                           _read_dbpedia_split),
+    "yelp_bi": _Layout(_YELP_FILES, _read_yelp_bi),
+    "yelp_full": _Layout(_YELP_FILES, _read_yelp_full),
+}
+
+
+def _data_root(data_root: Path | None, *, create: bool = False) -> Path:
+    """Return the data folder; a missing one raises ``FileNotFoundError`` naming ``ULMFIT_DATA``."""
+    root = Path(data_root) if data_root is not None else settings.data_dir()
+    if not root.is_dir():
+        if not create:
+            raise FileNotFoundError(f"data folder {root} not found; set {settings.DATA_ENV} to the "
+                                    f"folder that holds the datasets")
+        root.mkdir(parents=True)
+    return root
+
+
+def load_split(name: str, split: str, data_root: Path | None = None, *,
+               download: bool = False) -> list[Record]:
+    """Return the records of one split of dataset ``name`` (see :data:`DATASETS`).
+
+    The number of records is checked against the registry. With ``download=True`` a dataset whose
+    files are missing is first fetched from its canonical source (:func:`fetch_dataset`); otherwise
+    a missing file raises ``FileNotFoundError`` naming it.
+    """
+    info = dataset_info(name)
+    if split not in info.split_sizes:
+        raise ValueError(f"dataset {name!r} has no split {split!r}; splits: {list(info.split_sizes)}")
+    layout = _LAYOUTS[name]
+    root = _data_root(data_root, create=download)
+    path = root / layout.files[split]
+    if not path.is_file():
+        if not download:
+            hint = " (pass download=True to fetch it)" if name in _FETCHERS else ""
+            raise FileNotFoundError(f"{path}: data file of dataset {name!r} not found{hint}")
+        fetch_dataset(name, root)
+    records = layout.read(root, split)
+    _expect_count(path, f"{name}/{split}", info.split_sizes[split], len(records))
+    return records
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _write_gzip_csv(path: Path, header: Sequence[str] | None, rows: Iterator[Sequence[str]]) -> None:
+    """Write ``rows`` as a gzip-compressed CSV, atomically, with reproducible bytes (mtime 0)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+                writer = csv.writer(text)
+                if header is not None:
+                    writer.writerow(header)
+                writer.writerows(rows)
+
+
+def _find_dir(root: Path, contains: Sequence[str]) -> Path:
+    """Return the shallowest folder under ``root`` that holds every name in ``contains``."""
+    for folder in sorted((p for p in [root, *root.rglob("*")] if p.is_dir()),
+                         key=lambda p: len(p.parts)):
+        if all((folder / c).exists() for c in contains):
+            return folder
+    raise ValueError(f"{root}: downloaded archive has no folder holding {list(contains)}")
+
+
+def _imdb_rows(top: Path, split: str) -> Iterator[tuple[str, str, str, str]]:
+    """Yield ``(id, rating, label, text)`` from the review files ``<n>_<rating>.txt`` of a split."""
+    if split == "unsup":
+        folder = top / "unsup" if (top / "unsup").is_dir() else top / "train" / "unsup"
+        groups = [(folder, "unsup")]
+    else:
+        groups = [(top / split / label, label) for label in ("neg", "pos")]
+    for folder, label in groups:
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: expected a folder of IMDb reviews in the download")
+        files = sorted(folder.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{file}: not valid UTF-8 text ({err})") from err
+            yield file.stem, file.stem.split("_")[1], label, text
+
+
+def _fetch_imdb(root: Path, sha256: Mapping[str, str] | None) -> list[Path]:
+    """Fetch the IMDb archive and repack it as ``imdb/{train,test,unsup}.csv.gz``."""
+    written = []
+    with tempfile.TemporaryDirectory(dir=settings.cache_dir()) as tmp:
+        download.fetch_sources("imdb", Path(tmp) / "x", sha256=sha256)
+        top = _find_dir(Path(tmp) / "x", ("train", "test"))
+        for split, rel in _LAYOUTS["imdb"].files.items():
+            if not (root / rel).is_file():
+                _write_gzip_csv(root / rel, ("id", "rating", "label", "text"), _imdb_rows(top, split))
+                written.append(root / rel)
+        if (top / "README").is_file() and not (root / "imdb" / "README").exists():
+            write_bytes(root / "imdb" / "README", (top / "README").read_bytes())
+    return written
+
+
+def _fetch_trec(root: Path, sha256: Mapping[str, str] | None) -> list[Path]:
+    """Fetch the two original TREC files into ``trec6/``."""
+    return download.fetch_sources("trec6", root / "trec6", sha256=sha256)
+
+
+def _fetch_ag(root: Path, sha256: Mapping[str, str] | None) -> list[Path]:
+    """Fetch Zhang et al.'s AG archive; keep its test split as ``ag_news/test.csv.gz``."""
+    with tempfile.TemporaryDirectory(dir=settings.cache_dir()) as tmp:
+        download.fetch_sources("ag_news", Path(tmp) / "x", sha256=sha256)
+        top = _find_dir(Path(tmp) / "x", ("test.csv", "classes.txt"))
+        folder = root / "ag_news"
+        for name in ("classes.txt", "readme.txt"):
+            if (top / name).is_file():
+                write_bytes(folder / name, (top / name).read_bytes())
+        with atomic_path(folder / "test.csv.gz") as out:
+            with open(top / "test.csv", "rb") as src, open(out, "wb") as raw:
+                with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+                    shutil.copyfileobj(src, gz)
+    return [folder / "test.csv.gz", folder / "classes.txt"]
+
+
+_FETCHERS: dict[str, Callable[[Path, Mapping[str, str] | None], list[Path]]] = {
+    "imdb": _fetch_imdb, "trec6": _fetch_trec, "ag_news_7k6": _fetch_ag,
+}
+
+
+def fetch_dataset(name: str, data_root: Path | None = None, *,
+                  sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Download dataset ``name`` from its canonical source into the local layout; return files written.
+
+    Supported where the canonical download reproduces the local files: ``trec6`` (original bytes,
+    pinned SHA-256), ``imdb`` (archive repacked into CSV) and ``ag_news_7k6`` (its official test
+    split). Archives without a pinned SHA-256 need ``sha256={filename: hash}`` (see
+    :func:`ulmfit_core.download.fetch`). Other datasets are local subsets or surrogates that no
+    download reproduces, and raise ``ValueError``.
+    """
+    dataset_info(name)
+    if name not in _FETCHERS:
+        raise ValueError(f"dataset {name!r} is a local subset or surrogate that no download "
+                         f"reproduces; downloadable: {sorted(_FETCHERS)}")
+    return _FETCHERS[name](_data_root(data_root, create=True), sha256)
+
+
+# --------------------------------------------------------------------------- language-model text
+
+
+def _is_title(line: str) -> bool:
+    return line.startswith(" = ") and line.endswith(" = ") and not line.startswith(" = = ")
+
+
+def _articles(paths: Sequence[Path]) -> Iterator[str]:
+    for path in paths:
+        lines: list[str] = []
+        for line_no, line in _text_lines(path):
+            if _is_title(line):
+                if lines:
+                    yield "\n".join(lines).rstrip("\n")
+                lines = [line]
+            elif lines:
+                lines.append(line)
+            elif line.strip():
+                raise ValueError(f"{path}: line {line_no}: expected an article title ' = Title = ', "
+                                 f"found {line[:60]!r}")
+        if lines:
+            yield "\n".join(lines).rstrip("\n")
+
+
+def wikipedia_articles(shards: Sequence[int] = range(8), data_root: Path | None = None) -> Iterator[str]:
+    """Iterate over the Wikipedia articles of the given shards (``wikipedia/wiki_0{k}.txt.gz``).
+
+    The general-domain pretraining corpus (Section 3.1; a stand-in for WikiText-103). Yields one
+    string per article: its title line ``' = Title = '``, a blank line, then one paragraph per line.
+    Missing shards raise ``FileNotFoundError`` at the call, before iteration starts.
+    """
+    root = _data_root(data_root)
+    paths = [root / "wikipedia" / f"wiki_{k:02d}.txt.gz" for k in shards]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: Wikipedia shard not found")
+    return _articles(paths)
+
+
+_LM_EVAL_FILES = {
+    "wikitext103_valid_raw": "wikitext/raw/wiki.valid.raw",
+    "wikitext103_test_raw": "wikitext/raw/wiki.test.raw",
+    "wikitext2_valid_tokens": "wikitext/wikitext-2/wiki.valid.tokens",
+    "wikitext2_test_tokens": "wikitext/wikitext-2/wiki.test.tokens",
+    "ptb_valid": "ptb/ptb.valid.txt",
+    "ptb_test": "ptb/ptb.test.txt",
+}
+
+
+def lm_eval_text(name: str, data_root: Path | None = None) -> str:
+    """Return the whole text of a language-model evaluation set (WikiText-103 raw valid/test,
+    WikiText-2 tokenised valid/test, PTB valid/test); unknown ``name`` raises ``KeyError``."""
+    if name not in _LM_EVAL_FILES:
+        raise KeyError(f"unknown LM evaluation text {name!r}; known: {sorted(_LM_EVAL_FILES)}")
+    path = _data_root(data_root) / _LM_EVAL_FILES[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: LM evaluation text {name!r} not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not valid UTF-8 text ({err})") from err
+
+
+# --------------------------------------------------------------------------- integrity
+
+_SUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+
+
+def verify_checksums(data_root: Path | None = None) -> list[str]:
+    """Check every file listed in the data folder's ``SHA256SUMS``; return the paths checked.
+
+    Any missing file or SHA-256 mismatch raises one ``ValueError`` naming every failing file with its
+    expected and actual hash; a malformed line raises ``ValueError`` naming the line.
+    """
+    root = _data_root(data_root)
+    sums = root / "SHA256SUMS"
+    if not sums.is_file():
+        raise FileNotFoundError(f"{sums}: checksum list not found")
+    checked, problems = [], []
+    for line_no, line in _text_lines(sums):
+        if not line.strip():
+            continue
+        match = _SUM_LINE.fullmatch(line)
+        rel = PurePosixPath(match.group(2)) if match else None
+        if rel is None or rel.is_absolute() or ".." in rel.parts:
+            raise ValueError(f"{sums}: line {line_no}: expected '<sha256>  <relative path>', "
+                             f"found {line[:80]!r}")
+        path, expected = root / rel, match.group(1).lower()
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif (actual := download.file_sha256(path)) != expected:
+            problems.append(f"{rel}: expected {expected}, got {actual}")
+        checked.append(rel.as_posix())
+    if problems:
+        raise ValueError(f"{sums}: {len(problems)} file(s) failed: " + "; ".join(problems))
+    return checked

@@ -1,0 +1,85 @@
+"""The three stages of ULMFiT (§3, Figure 1) as functions over numericalised documents:
+
+(a) general-domain LM pretraining, (b) target-task LM fine-tuning, (c) target-task classifier
+fine-tuning — each with a run folder for checkpoints, so an interrupted stage resumes where it stopped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel
+from ulmfit_core.batching import TextDataset
+from ulmfit_core.checkpoint import load_into
+from ulmfit_core.classifier import TextClassifier
+from ulmfit_core.tasks import ClassificationTask, LMTask
+from ulmfit_core.tokenize import tokenize_cached
+from ulmfit_core.train import TrainConfig, fit, pick_device
+from ulmfit_core.transfer import encoder_state, match_embeddings
+from ulmfit_core.vocab import Vocab, reverse_docs
+
+
+def encode(texts: Sequence[str], vocab: Vocab, name: str, backward: bool = False,
+           progress: bool = False) -> list[np.ndarray]:
+    """Tokenise (cached on disk) and numericalise ``texts``; one id array per document, reversed for a
+    backward model (§3.3, "Bidirectional language model")."""
+    corpus = tokenize_cached(texts, name, progress=progress)
+    ids, offsets = vocab.encode_corpus(corpus)
+    if backward:
+        ids = reverse_docs(ids, offsets)
+    return np.split(ids, offsets[1:-1])
+
+
+def build_vocab(texts: Sequence[str], name: str, max_size: int = 60_000, min_freq: int = 2) -> Vocab:
+    """Return the vocabulary of ``texts`` (tokenised through the cache)."""
+    return Vocab.from_corpus(tokenize_cached(texts, name, progress=False), max_size, min_freq)
+
+
+def pretrain_lm(train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,
+                model_cfg: AWDLSTMConfig, train_cfg: TrainConfig, bptt: int = 70,
+                run_dir: Path | None = None, device: str = "auto", progress: bool = True
+                ) -> tuple[LanguageModel, list[dict]]:
+    """(a) General-domain LM pretraining (§3.1). Returns the model and its per-epoch history."""
+    dev = pick_device(device)
+    torch.manual_seed(train_cfg.seed)
+    model = LanguageModel(len(vocab), model_cfg)
+    task = LMTask(train_docs, valid_docs, train_cfg.batch_size, bptt, train_cfg.seed, device=dev)
+    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress)
+    return model, history
+
+
+def finetune_lm(pretrained: dict[str, torch.Tensor] | None, pretrained_vocab: Vocab | None,
+                train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,
+                model_cfg: AWDLSTMConfig, train_cfg: TrainConfig, bptt: int = 70,
+                run_dir: Path | None = None, device: str = "auto", progress: bool = True
+                ) -> tuple[LanguageModel, list[dict]]:
+    """(b) Target-task LM fine-tuning (§3.2): start from the pretrained weights moved to the task
+    vocabulary, then train with discriminative rates and STLR as ``train_cfg`` says."""
+    dev = pick_device(device)
+    torch.manual_seed(train_cfg.seed)
+    model = LanguageModel(len(vocab), model_cfg)
+    if pretrained is not None:
+        assert pretrained_vocab is not None, "pretrained weights need their vocabulary"
+        load_into(model, match_embeddings(pretrained, pretrained_vocab.itos, vocab.itos), "pretrained LM")
+    task = LMTask(train_docs, valid_docs, train_cfg.batch_size, bptt, train_cfg.seed, device=dev)
+    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress)
+    return model, history
+
+
+def train_classifier(lm: dict[str, torch.Tensor] | None, train: TextDataset, valid: TextDataset,
+                     n_classes: int, vocab: Vocab, model_cfg: AWDLSTMConfig, train_cfg: TrainConfig,
+                     bptt: int = 70, max_len: int = 70 * 20, run_dir: Path | None = None,
+                     device: str = "auto", progress: bool = True) -> tuple[TextClassifier, list[dict]]:
+    """(c) Classifier fine-tuning (§3.3) from a fine-tuned LM's weights (``lm``), or from scratch
+    (``lm=None``). ``lm`` must already be in ``vocab``. Returns the classifier and its history."""
+    dev = pick_device(device)
+    torch.manual_seed(train_cfg.seed)
+    model = TextClassifier(len(vocab), n_classes, model_cfg, bptt, max_len)
+    if lm is not None:
+        load_into(model.encoder.encoder, encoder_state(lm), "fine-tuned LM")
+    task = ClassificationTask(train, valid, train_cfg.batch_size, train_cfg.seed, dev, vocab.pad_id)
+    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress)
+    return model, history
