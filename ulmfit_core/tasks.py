@@ -14,6 +14,11 @@ from ulmfit_core.regularize import ar_tar_loss
 from ulmfit_core.train import perplexity
 
 
+def cpu_chunk(device: torch.device) -> int:
+    """Positions scored at a time by the LM loss: small blocks on the CPU (cache), all at once on a GPU."""
+    return 128 if device.type == "cpu" else 0
+
+
 class LMTask:
     """Next-token prediction over a document stream, reshuffled each epoch, hidden state carried across
     windows; loss = cross-entropy + AR/TAR (α, β)."""
@@ -44,8 +49,7 @@ class LMTask:
 
     def loss(self, model: LanguageModel, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, int]:
         x, y = batch
-        logits, raw, dropped, self.hidden = model(x, self.hidden)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        loss, raw, dropped, self.hidden = model.loss(x, y, self.hidden, cpu_chunk(self.device))
         self.tokens_seen += y.numel()
         return loss + ar_tar_loss(dropped, raw, self.alpha, self.beta), y.numel()
 
@@ -61,8 +65,8 @@ def lm_loss(model: LanguageModel, stream: LMStream, device: torch.device | str =
     model.eval()
     hidden, total, count = None, 0.0, 0
     for x, y in stream:
-        logits, _, _, hidden = model(x.to(device), hidden)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="sum").item()
+        loss, _, _, hidden = model.loss(x.to(device), y.to(device), hidden, cpu_chunk(torch.device(device)))
+        total += loss.item() * y.numel()
         count += y.numel()
     model.train(was_training)
     return total / count

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ class TrainConfig(Config):
     epochs: int = 1
     lr: float = 0.01
     discr_factor: float = 2.6    # 1.0 turns discriminative fine-tuning off
+    lr_lower: float = 0.0        # > 0: every group below the last trains at this rate (chain-thaw)
     schedule: str = "stlr"       # stlr | cos | constant
     cut_frac: float = 0.1
     ratio: float = 32.0
@@ -42,16 +44,18 @@ class TrainConfig(Config):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_range(self, "epochs", low=1)
+        check_range(self, "epochs", low=1, integer=True)
         check_range(self, "lr", low=0, low_open=True)
         check_range(self, "discr_factor", low=1.0)
+        check_range(self, "lr_lower", low=0)
         check_range(self, "cut_frac", low=0, high=1, low_open=True, high_open=True)
         check_range(self, "ratio", low=1.0)
         check_range(self, "beta1", low=0, high=1, high_open=True)
         check_range(self, "beta2", low=0, high=1, high_open=True)
         check_range(self, "weight_decay", low=0)
         check_range(self, "clip", low=0)
-        check_range(self, "batch_size", low=1)
+        check_range(self, "batch_size", low=1, integer=True)
+        check_range(self, "seed", low=0, integer=True)
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"TrainConfig.schedule = {self.schedule!r}; choose one of {sorted(SCHEDULES)}")
         if self.strategy not in STRATEGIES:
@@ -87,9 +91,17 @@ def autocast_for(device: torch.device) -> Any:
     return torch.autocast("cuda", dtype=dtype)
 
 
+def group_lrs(cfg: TrainConfig, n_groups: int) -> list[float]:
+    """Return each layer group's peak rate, lowest first: discriminative (§3.2, eq. 2), or ``lr_lower``
+    below the last group when set (Table 7's chain-thaw: 0.001 last, 0.0001 others)."""
+    if cfg.lr_lower:
+        return [cfg.lr_lower] * (n_groups - 1) + [cfg.lr]
+    return discriminative_lrs(cfg.lr, n_groups, cfg.discr_factor)
+
+
 def make_optimizer(groups: list[list[nn.Parameter]], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam(W) with one parameter group per layer group at its discriminative rate (§3.2, eq. 2)."""
-    lrs = discriminative_lrs(cfg.lr, len(groups), cfg.discr_factor)
+    """Adam(W) with one parameter group per layer group at its own peak rate (see :func:`group_lrs`)."""
+    lrs = group_lrs(cfg, len(groups))
     return torch.optim.AdamW([{"params": g, "lr": lr} for g, lr in zip(groups, lrs)],
                               betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
 
@@ -128,12 +140,13 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
         first = epoch - in_stage
         steps = sum(task.n_batches(e) for e in range(first, first + stage.epochs))
         sched_kw = {"cut_frac": cfg.cut_frac, "ratio": cfg.ratio} if cfg.schedule == "stlr" else {}
-        for group, lr in zip(optimizer.param_groups, discriminative_lrs(cfg.lr, len(groups), cfg.discr_factor)):
+        for group, lr in zip(optimizer.param_groups, group_lrs(cfg, len(groups))):
             group["lr"] = lr
             group.pop("initial_lr", None)
         scheduler = make_scheduler(optimizer, cfg.schedule, steps, **sched_kw)
-        for e in range(first, epoch):
-            for _ in range(task.n_batches(e)):
+        with warnings.catch_warnings():  # fast-forward on resume: "step() before optimizer.step()"
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(sum(task.n_batches(e) for e in range(first, epoch))):
                 scheduler.step()
         record = _train_epoch(model, task, epoch, optimizer, scheduler, scaler, cfg, device, progress, ckpt_dir)
         record.update(stage=stage_idx, trainable_groups=list(stage.groups))

@@ -125,7 +125,9 @@ def verdict(effect: Effect, expected_sign: int) -> str:
 
 
 def _signed(x: float, digits: int = 2) -> str:
-    """Format ``x`` with a typographic minus sign."""
+    """Format ``x`` with a typographic minus sign ("n/a" where the paper gives no number)."""
+    if np.isnan(x):
+        return "n/a"
     return f"{x:.{digits}f}".replace("-", "\u2212")
 
 

@@ -1,0 +1,68 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Does a better language model help? (Table 5)
+#
+# Table 5 compares the AWD-LSTM with a *vanilla* LM — the same architecture and hyperparameters with every
+# dropout set to 0 — and claims that **a better LM helps, most on small datasets**. Below the table we also
+# report each pretrained LM's perplexity on the WikiText-103 test articles.
+
+# %% tags=["parameters"]
+scale = "smoke"        # smoke | reduced | gpu | paper
+datasets = None        # None: IMDb, TREC-6, AG
+seeds = None           # None: the scale's seeds for each dataset
+device = "auto"        # auto | cpu | cuda
+data_dir = None        # None: $ULMFIT_DATA or ../shared/data
+results_dir = None     # None: $ULMFIT_RESULTS or results/
+cache_dir = None       # None: $ULMFIT_CACHE or .cache/
+
+# %%
+from ulmfit_core import settings, studies
+
+settings.configure(data=data_dir, results=results_dir, cache=cache_dir)
+study = studies.lm_quality(scale, datasets, seeds, device)
+
+# %% [markdown]
+# ## The paper's numbers beside ours
+# Errors in %, mean ± standard deviation over seeds (n = number of seeds).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+study.table
+
+# %%
+study.figure
+
+# %% [markdown]
+# ## Perplexity of the pretrained language models
+# Measured over our own tokenisation and vocabulary (words outside it count as `xxunk`), on less and
+# different Wikipedia text than WikiText-103 — so it is a sanity check, not comparable with published
+# word-level perplexities.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+studies.perplexity_table(scale, device)
+
+# %% [markdown]
+# ## Verdicts
+# Each claim compares the two arms **paired** — same seeds, same examples — with a bootstrap
+# over seeds and examples. "holds": the 95% interval excludes 0 in the paper's direction;
+# "contradicted": it excludes 0 the other way; "inconclusive": it contains 0 (the smallest effect this
+# comparison could detect is given).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(study.verdicts())
+
+# %%
+print(f"{scale} scale; compute time of the runs behind this page: {study.wall_seconds() / 60:.1f} min")

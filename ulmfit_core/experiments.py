@@ -1,0 +1,390 @@
+"""The experiment runner: every run is named by a hash of its full configuration, recorded once.
+
+A run (pretrain an LM, fine-tune an LM, train a classifier) is a :class:`Run`: its kind, scale, the
+complete configuration that determines its result, and the runs it starts from. :func:`ensure` returns
+its record — reading it from ``results/<scale>/<kind>/<id>.json`` when it exists (a finished run is
+never recomputed), else computing what is missing, parents first. Weights go to the cache
+(``$ULMFIT_CACHE/runs``), not to ``results/``; a run cut off mid-way resumes from its last
+checkpoint there. Records and their per-example predictions are written atomically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ulmfit_core import __version__
+from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel, lm_dropouts
+from ulmfit_core.batching import LMStream, TextDataset, concat_docs
+from ulmfit_core.checkpoint import load_into, load_weights, save_weights
+from ulmfit_core.datasets import (Record, dataset_info, lm_eval_text, load_split, low_shot_subset,
+                                  validation_split, wikipedia_articles)
+from ulmfit_core.fileio import atomic_path, load_arrays, read_json, save_arrays, write_json
+from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
+from ulmfit_core.scales import Scale, TaskScale, get_scale
+from ulmfit_core.settings import cache_dir, results_dir
+from ulmfit_core.tasks import classification_metrics, lm_loss, predict
+from ulmfit_core.train import TrainConfig, perplexity, pick_device
+from ulmfit_core.vocab import Vocab
+from ulmfit_core.transfer import match_embeddings
+
+ULMFIT = "freez + discr + stlr"
+LM_FINETUNING = {  # Table 6 rows -> TrainConfig changes (None: no LM fine-tuning)
+    "no LM fine-tuning": None,
+    "full": {"discr_factor": 1.0, "schedule": "constant"},
+    "full + discr": {"discr_factor": 2.6, "schedule": "constant"},
+    "full + discr + stlr": {"discr_factor": 2.6, "schedule": "stlr"},
+}
+CLASSIFIER_FINETUNING = {  # Table 7 rows; rates as the paper states them (0.01 with discr, else 0.001)
+    "from scratch": {"strategy": "full", "discr_factor": 1.0, "schedule": "constant", "lr": 1e-3},
+    "full": {"strategy": "full", "discr_factor": 1.0, "schedule": "constant", "lr": 1e-3},
+    "full + discr": {"strategy": "full", "discr_factor": 2.6, "schedule": "constant", "lr": 1e-2},
+    "last": {"strategy": "last", "discr_factor": 1.0, "schedule": "constant", "lr": 1e-3},
+    "chain-thaw": {"strategy": "chain_thaw", "schedule": "constant", "lr": 1e-3, "lr_lower": 1e-4},
+    "freez": {"strategy": "gradual_unfreeze", "discr_factor": 1.0, "schedule": "constant", "lr": 1e-3},
+    "freez + discr": {"strategy": "gradual_unfreeze", "discr_factor": 2.6, "schedule": "constant", "lr": 1e-2},
+    "freez + stlr": {"strategy": "gradual_unfreeze", "discr_factor": 1.0, "schedule": "stlr", "lr": 1e-3},
+    "freez + cos": {"strategy": "gradual_unfreeze", "discr_factor": 1.0, "schedule": "cos", "lr": 1e-3},
+    ULMFIT: {"strategy": "gradual_unfreeze", "discr_factor": 2.6, "schedule": "stlr", "lr": 1e-2},
+}
+SPLIT_SEED = 0  # validation split, subsets and low-shot draws: the same examples for every arm and seed
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Run:
+    """One experiment: ``kind`` in pretrain / finetune_lm / classifier, at ``scale``."""
+
+    kind: str
+    scale: str
+    config: dict
+    parents: tuple["Run", ...] = ()
+
+    @functools.cached_property
+    def id(self) -> str:
+        blob = json.dumps({"kind": self.kind, "scale": self.scale, "config": self.config,
+                           "parents": [p.id for p in self.parents]}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def record_path(self) -> Path:
+        return results_dir() / self.scale / self.kind / f"{self.id}.json"
+
+    @property
+    def preds_path(self) -> Path:
+        return self.record_path.with_suffix(".preds.npz")
+
+    @property
+    def work_dir(self) -> Path:
+        return cache_dir() / "runs" / self.scale / f"{self.kind}-{self.id}"
+
+
+# ------------------------------------------------------------------------------------ run builders
+
+def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True) -> Run:
+    """(a) General-domain LM pretraining on the scale's Wikipedia sample; ``dropout=False`` is Table 5's
+    vanilla LM (same hyperparameters, every dropout 0)."""
+    model = lm_dropouts(scale.model, 1.0 if dropout else 0.0)
+    train = TrainConfig(epochs=scale.pretrain_epochs, lr=scale.pretrain_lr, discr_factor=1.0,
+                        batch_size=scale.pretrain_batch, clip=0.3, seed=0)
+    return Run("pretrain", scale.name, {
+        "corpus": {"shards": list(scale.wiki_shards), "words": scale.wiki_words},
+        "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
+        "model": model.to_dict(), "train": train.to_dict(), "bptt": scale.bptt, "direction": direction})
+
+
+def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
+                 variant: str = "full + discr + stlr", n_labelled: int = 0, lm_text: str = "task") -> Run:
+    """(b) Target LM fine-tuning (Table 6 ``variant``), from ``pretrained`` or from random weights.
+
+    ``lm_text``: ``task`` — the labelled training texts plus the scale's unlabelled extra;
+    ``labelled`` — only the ``n_labelled`` labelled texts (Figure 3, supervised ULMFiT).
+    """
+    if variant not in LM_FINETUNING:
+        raise ValueError(f"unknown LM fine-tuning {variant!r}; choose one of {list(LM_FINETUNING)}")
+    task = scale.task(dataset)
+    changes = LM_FINETUNING[variant]
+    train = None if changes is None else TrainConfig(
+        epochs=task.lm_epochs, lr=scale.lm_lr, batch_size=scale.lm_batch, clip=0.3, seed=seed,
+        **changes).to_dict()
+    direction = pretrained.config["direction"] if pretrained else "forward"
+    model = (AWDLSTMConfig.from_dict(pretrained.config["model"]) if pretrained
+             else lm_dropouts(scale.model))
+    return Run("finetune_lm", scale.name, {
+        "dataset": dataset, "task": data_selection(task), "variant": variant, "train": train,
+        "model": model.to_dict(), "n_labelled": n_labelled, "lm_text": lm_text, "direction": direction,
+        "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq}, "bptt": scale.bptt,
+        "seed": seed}, (pretrained,) if pretrained else ())
+
+
+def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, variant: str = ULMFIT,
+                   n_labelled: int = 0, direction: str = "forward") -> Run:
+    """(c) Classifier fine-tuning (Table 7 ``variant``) from a fine-tuned LM, or from scratch."""
+    if variant not in CLASSIFIER_FINETUNING:
+        raise ValueError(f"unknown classifier fine-tuning {variant!r}; "
+                         f"choose one of {list(CLASSIFIER_FINETUNING)}")
+    task = scale.task(dataset)
+    train = TrainConfig(epochs=task.clf_epochs, batch_size=task.batch_size, clip=25.0, seed=seed,
+                        **CLASSIFIER_FINETUNING[variant])
+    model = dataclasses.replace(scale.model)  # the paper's classifier dropouts (AWDLSTMConfig defaults)
+    direction = lm.config["direction"] if lm else direction
+    return Run("classifier", scale.name, {
+        "dataset": dataset, "task": data_selection(task), "variant": variant, "train": train.to_dict(),
+        "model": model.to_dict(), "n_labelled": n_labelled, "direction": direction,
+        "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
+        "bptt": scale.bptt, "max_len": scale.max_len, "seed": seed}, (lm,) if lm else ())
+
+
+def data_selection(task: TaskScale) -> dict[str, int]:
+    """The parts of a task budget that decide which data a run sees (not seeds or low-shot lists, so
+    adding a seed to a scale never renames existing runs)."""
+    return {k: getattr(task, k) for k in ("n_train", "n_test", "max_tokens", "unlabelled")}
+
+
+def ulmfit_runs(scale: Scale, dataset: str, seed: int, direction: str = "forward",
+                n_labelled: int = 0, lm_text: str = "task") -> tuple[Run, Run, Run]:
+    """The full ULMFiT recipe: (pretrain, fine-tuned LM, classifier) runs."""
+    pre = pretrain_run(scale, direction)
+    lm = finetune_run(scale, dataset, seed, pre, n_labelled=n_labelled, lm_text=lm_text)
+    return pre, lm, classifier_run(scale, dataset, seed, lm, n_labelled=n_labelled)
+
+
+# ----------------------------------------------------------------------------------------- data
+
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """One dataset at one scale: labelled train, validation (10% of train) and test records."""
+
+    train: list[Record]
+    valid: list[Record]
+    test: list[Record]
+    extra_text: list[str]          # unlabelled texts for LM fine-tuning
+    n_classes: int
+
+
+@functools.lru_cache(maxsize=16)
+def task_data(dataset: str, scale_name: str) -> TaskData:
+    """Return ``dataset`` as ``scale_name`` uses it (stratified caps, the paper's 10% validation split)."""
+    task = get_scale(scale_name).task(dataset)
+    full = load_split(dataset, "train")
+    kept = low_shot_subset(full, task.n_train, SPLIT_SEED) if task.n_train else full
+    train, valid = validation_split(kept, 0.1, SPLIT_SEED)
+    test = load_split(dataset, "test")
+    test = low_shot_subset(test, task.n_test, SPLIT_SEED) if task.n_test else test
+    extra: list[str] = []
+    if task.unlabelled:
+        if "unsup" in dataset_info(dataset).split_sizes:
+            extra = [r.text for r in load_split(dataset, "unsup")[:task.unlabelled]]
+        else:
+            used = {id(r) for r in kept}
+            extra = [r.text for r in full if id(r) not in used][:task.unlabelled]
+    return TaskData(train, valid, test, extra, len(dataset_info(dataset).label_names))
+
+
+def labelled_train(data: TaskData, n_labelled: int) -> list[Record]:
+    """The first ``n_labelled`` examples (stratified, fixed draw) or all of the training part."""
+    return low_shot_subset(data.train, n_labelled, SPLIT_SEED) if n_labelled else data.train
+
+
+def docs_for(texts: Sequence[str], vocab: Vocab, name: str, max_tokens: int, direction: str
+             ) -> list[np.ndarray]:
+    """Numericalise ``texts``, cut each to its first ``max_tokens`` tokens, reverse for a backward model."""
+    docs = encode(texts, vocab, name)
+    if max_tokens:
+        docs = [d[:max_tokens] for d in docs]
+    return [d[::-1].copy() for d in docs] if direction == "backward" else docs
+
+
+def wiki_texts(shards: Sequence[int], words: int) -> list[str]:
+    """Wikipedia articles from ``shards``, in order, up to about ``words`` whitespace words (0 = all)."""
+    out, count = [], 0
+    for article in wikipedia_articles(shards):
+        if words and count >= words:
+            break
+        out.append(article)
+        count += len(article.split())
+    return out
+
+
+# ------------------------------------------------------------------------------------ execution
+
+def ensure(run: Run, device: str = "auto", progress: bool = False) -> dict:
+    """Return ``run``'s record, computing it (and any missing parents) only if it does not exist."""
+    if run.record_path.exists():
+        return read_json(run.record_path)
+    for parent in run.parents:
+        ensure(parent, device, progress)
+    started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier}[run.kind]
+    metrics, history, arrays = executor(run, device, progress)
+    record = {
+        "id": run.id, "kind": run.kind, "scale": run.scale, "config": run.config,
+        "parents": [p.id for p in run.parents], "metrics": metrics, "history": history,
+        "provenance": provenance(device, started, time.perf_counter() - t0, history),
+    }
+    if arrays:
+        save_arrays(run.preds_path, **arrays)
+    write_json(run.record_path, record)
+    if run.kind == "classifier":
+        shutil.rmtree(run.work_dir, ignore_errors=True)  # checkpoints no longer needed
+    return record
+
+
+def weights_of(run: Run, device: str = "auto") -> tuple[dict[str, torch.Tensor], Vocab]:
+    """Return an LM run's final weights and vocabulary: from the cache, else from the committed copy in
+    ``results/<scale>/weights/``, else by running it again (deterministic on the CPU)."""
+    for folder in (run.work_dir, results_dir() / run.scale / "weights" / f"{run.kind}-{run.id}"):
+        if (folder / "model.safetensors").exists():
+            state = {k: v.float() for k, v in load_weights(folder / "model.safetensors").items()}
+            return state, Vocab.load(folder / "vocab.json")
+    for parent in run.parents:
+        ensure(parent, device)
+    executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune}[run.kind]
+    executor(run, device, False)
+    return weights_of(run, device)
+
+
+def _finish_lm(run: Run, model: torch.nn.Module, vocab: Vocab) -> None:
+    with atomic_path(run.work_dir / "model.safetensors") as tmp:
+        save_weights(model, tmp)
+    vocab.save(run.work_dir / "vocab.json")
+    shutil.rmtree(run.work_dir / "checkpoints", ignore_errors=True)
+
+
+def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
+    cfg = run.config
+    texts = wiki_texts(cfg["corpus"]["shards"], cfg["corpus"]["words"])
+    name = f"wiki-{run.scale}"
+    vocab = build_vocab(texts, name, cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
+    docs = encode(texts, vocab, name, backward=cfg["direction"] == "backward", progress=progress)
+    n_valid = max(1, len(docs) // 100)
+    model_cfg = AWDLSTMConfig.from_dict(cfg["model"])
+    model, history = pretrain_lm(docs[n_valid:], docs[:n_valid], vocab, model_cfg,
+                                 TrainConfig.from_dict(cfg["train"]), cfg["bptt"], run.work_dir, device,
+                                 progress)
+    _finish_lm(run, model, vocab)
+    metrics = {"valid_perplexity": history[-1]["valid_perplexity"], "vocab_size": len(vocab),
+               "train_tokens": int(sum(len(d) for d in docs[n_valid:])),
+               "wikitext103_test_perplexity": wikitext_perplexity(model, vocab, cfg["direction"], device)}
+    return metrics, history, {}
+
+
+def wikitext_perplexity(model: LanguageModel, vocab: Vocab, direction: str, device: str = "auto") -> float:
+    """Perplexity of ``model`` on the WikiText-103 test articles, over our tokens and vocabulary (words
+    outside it count as ``xxunk``), so it is not directly comparable with published word-level figures."""
+    paragraphs = [p for p in lm_eval_text("wikitext103_test_raw").split("\n") if p.strip()]
+    docs = encode(paragraphs, vocab, "wikitext103-test", backward=direction == "backward")
+    stream = LMStream(concat_docs(docs, None), 16, 70, variable=False)
+    dev = pick_device(device)
+    return perplexity(lm_loss(model.to(dev), stream, dev))
+
+
+def _lm_texts(run: Run, data: TaskData) -> list[str]:
+    cfg = run.config
+    labelled = [r.text for r in labelled_train(data, cfg["n_labelled"])]
+    if cfg["lm_text"] == "labelled":
+        return labelled
+    return [r.text for r in data.train] + data.extra_text if cfg["n_labelled"] else labelled + data.extra_text
+
+
+def _do_finetune(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
+    cfg = run.config
+    data = task_data(cfg["dataset"], run.scale)
+    texts = _lm_texts(run, data)
+    name = f"{cfg['dataset']}-{run.scale}-lm"
+    vocab = build_vocab(texts, name, cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
+    max_tokens, direction = cfg["task"]["max_tokens"], cfg["direction"]
+    train_docs = docs_for(texts, vocab, name, max_tokens, direction)
+    valid_docs = docs_for([r.text for r in data.valid], vocab, f"{cfg['dataset']}-{run.scale}-valid",
+                          max_tokens, direction)
+    model_cfg = AWDLSTMConfig.from_dict(cfg["model"])
+    pretrained, pre_vocab = weights_of(run.parents[0], device) if run.parents else (None, None)
+    if cfg["train"] is None:  # "no LM fine-tuning": only move the pretrained weights to the task vocabulary
+        model = LanguageModel(len(vocab), model_cfg)
+        load_into(model, match_embeddings(pretrained, pre_vocab.itos, vocab.itos), "pretrained LM")
+        history: list[dict] = []
+    else:
+        model, history = finetune_lm(pretrained, pre_vocab, train_docs, valid_docs, vocab, model_cfg,
+                                     TrainConfig.from_dict(cfg["train"]), cfg["bptt"], run.work_dir,
+                                     device, progress)
+    _finish_lm(run, model, vocab)
+    metrics = {"valid_perplexity": history[-1]["valid_perplexity"] if history else None,
+               "vocab_size": len(vocab), "train_tokens": int(sum(len(d) for d in train_docs))}
+    return metrics, history, {}
+
+
+def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
+    cfg = run.config
+    data = task_data(cfg["dataset"], run.scale)
+    train = labelled_train(data, cfg["n_labelled"])
+    if run.parents:
+        lm, vocab = weights_of(run.parents[0], device)
+    else:
+        lm, vocab = None, build_vocab([r.text for r in train], f"{cfg['dataset']}-{run.scale}-clf",
+                                      cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
+    max_tokens, direction = cfg["task"]["max_tokens"], cfg["direction"]
+
+    def dataset(records: list[Record], part: str) -> TextDataset:
+        docs = docs_for([r.text for r in records], vocab, f"{cfg['dataset']}-{run.scale}-{part}",
+                        max_tokens, direction)
+        return TextDataset(docs, [r.label for r in records])
+
+    train_set, valid_set, test_set = dataset(train, "clf"), dataset(data.valid, "valid"), dataset(data.test, "test")
+    model, history = train_classifier(lm, train_set, valid_set, data.n_classes, vocab,
+                                      AWDLSTMConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"]),
+                                      cfg["bptt"], cfg["max_len"], run.work_dir, device, progress)
+    dev = pick_device(device)
+    valid_probs, test_probs = predict(model, valid_set, device=dev), predict(model, test_set, device=dev)
+    metrics = {**classification_metrics(valid_probs, valid_set.labels, "valid_"),
+               **classification_metrics(test_probs, test_set.labels, "test_"),
+               "n_train": len(train_set), "n_valid": len(valid_set), "n_test": len(test_set)}
+    arrays = {"valid_probs": valid_probs.astype(np.float32), "valid_labels": valid_set.labels,
+              "test_probs": test_probs.astype(np.float32), "test_labels": test_set.labels}
+    return metrics, history, arrays
+
+
+# ------------------------------------------------------------------------------------ provenance
+
+def git_revision() -> str:
+    """The repository's commit, with ``+dirty`` when tracked files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "ulmfit_core"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(device: str, started: dt.datetime, seconds: float, history: list[dict]) -> dict[str, Any]:
+    """Where, when and with what a run was computed."""
+    dev = pick_device(device)
+    import spacy  # noqa: PLC0415 — only for its version
+    return {
+        "device": dev.type,
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or
+        platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "started": started.isoformat(timespec="seconds"), "wall_seconds": round(seconds, 2),
+        "items_processed": int(sum(h.get("items", 0) for h in history)),
+        "git_revision": git_revision(),
+        "versions": {"ulmfit_core": __version__, "python": platform.python_version(),
+                     "torch": torch.__version__, "numpy": np.__version__, "spacy": spacy.__version__},
+    }
+
+
+def predictions(run: Run) -> dict[str, np.ndarray]:
+    """The per-example probabilities and labels stored beside a classifier run's record."""
+    return load_arrays(run.preds_path)

@@ -1,0 +1,150 @@
+"""Named experiment scales: every experiment runs at one, and every result says which.
+
+- ``smoke``   — toy sizes; all notebooks together run in a few minutes on a 2-core CPU (tests, nbval).
+- ``reduced`` — what a 2-core CPU can really run, in about six CPU-hours for the whole suite.
+- ``gpu``     — the paper's model size and the full local data, about ten minutes on one NVIDIA H100/H200.
+- ``paper``   — the paper's hyperparameters and full datasets, for a GPU and the downloaded data.
+
+Reasoning behind ``reduced``: on a 2-core CPU the AWD-LSTM language model trains at about 2k
+tokens/s at 200/400 with a 20k vocabulary (the softmax dominates; 1.1k at the paper's 400/1150 and 60k).
+Pretraining the three LMs (forward, backward, vanilla) on about 3M Wikipedia tokens therefore costs
+about 75 minutes; the rest of the budget goes to LM and classifier fine-tuning, which is why IMDb and
+AG use stratified subsets (IMDb with reviews cut to their first 300 tokens) and the fine-tuning epochs
+are few. The paper's ablation effects are around one point, so TREC-6 and AG (cheap) get three seeds and
+every comparison is paired (same seeds, same validation examples).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ulmfit_core.awd_lstm import AWDLSTMConfig
+from ulmfit_core.config import Config, check_range
+
+
+@dataclass(frozen=True)
+class TaskScale(Config):
+    """How much of one dataset a scale uses and how long it trains on it."""
+
+    n_train: int = 0                   # labelled training examples kept, stratified (0 = all)
+    n_test: int = 0                    # test examples scored, stratified (0 = all)
+    max_tokens: int = 0                # documents cut to their first max_tokens tokens (0 = whole)
+    lm_epochs: int = 10
+    clf_epochs: int = 10
+    batch_size: int = 64
+    seeds: tuple[int, ...] = (0,)
+    low_shot: tuple[int, ...] = ()     # numbers of labelled examples for Figure 3
+    unlabelled: int = 0                # extra unlabelled documents for semi-supervised LM fine-tuning
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test", "max_tokens", "unlabelled"):
+            check_range(self, name, low=0, integer=True)
+        for name in ("lm_epochs", "clf_epochs", "batch_size"):
+            check_range(self, name, low=1, integer=True)
+
+
+@dataclass(frozen=True)
+class Scale(Config):
+    """Model size, pretraining corpus and per-dataset budgets of one scale."""
+
+    name: str = "smoke"
+    model: AWDLSTMConfig = AWDLSTMConfig(emb_size=32, hidden_size=64, n_layers=2)
+    vocab_size: int = 60_000
+    min_freq: int = 2
+    wiki_shards: tuple[int, ...] = (0,)
+    wiki_words: int = 0                # whitespace words of Wikipedia used (0 = all of the shards)
+    pretrain_epochs: int = 1
+    pretrain_lr: float = 3e-3
+    pretrain_batch: int = 64
+    lm_lr: float = 4e-3
+    lm_batch: int = 32
+    bptt: int = 70
+    max_len_chunks: int = 20           # BPT3C keeps the last max_len_chunks * bptt tokens
+    tasks: dict = field(default_factory=dict)
+
+    @property
+    def max_len(self) -> int:
+        return self.bptt * self.max_len_chunks
+
+    def task(self, dataset: str) -> TaskScale:
+        """Return the budget of ``dataset`` at this scale (KeyError naming the scale if it has none)."""
+        if dataset not in self.tasks:
+            raise KeyError(f"scale {self.name!r} has no settings for dataset {dataset!r}; "
+                           f"it covers {sorted(self.tasks)}")
+        return self.tasks[dataset]
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["tasks"] = {k: v.to_dict() for k, v in self.tasks.items()}
+        return data
+
+
+def _tasks(**kw: TaskScale) -> dict[str, TaskScale]:
+    return dict(kw)
+
+
+SCALES: dict[str, Scale] = {
+    "smoke": Scale(
+        name="smoke", model=AWDLSTMConfig(emb_size=32, hidden_size=64, n_layers=2),
+        vocab_size=4000, min_freq=1, wiki_shards=(0,), wiki_words=40_000, pretrain_epochs=1,
+        pretrain_lr=5e-3, pretrain_batch=16, lm_batch=16, bptt=20, max_len_chunks=4,
+        tasks=_tasks(
+            trec6=TaskScale(n_train=400, n_test=200, lm_epochs=2, clf_epochs=5, batch_size=32,
+                            low_shot=(60,)),
+            ag_news_7k6=TaskScale(n_train=300, n_test=200, max_tokens=40, lm_epochs=1, clf_epochs=5,
+                                  batch_size=32, low_shot=(60,), unlabelled=300),
+            imdb=TaskScale(n_train=200, n_test=100, max_tokens=60, lm_epochs=1, clf_epochs=5, batch_size=32,
+                           low_shot=(60,), unlabelled=200),
+            dbpedia_14k=TaskScale(n_train=280, n_test=140, max_tokens=40, lm_epochs=1, clf_epochs=5,
+                                  batch_size=32),
+            yelp_bi=TaskScale(n_train=200, n_test=100, max_tokens=60, lm_epochs=1, clf_epochs=5,
+                              batch_size=32),
+            yelp_full=TaskScale(n_train=200, n_test=100, max_tokens=60, lm_epochs=1, clf_epochs=5,
+                                batch_size=32),
+        )),
+    "reduced": Scale(
+        name="reduced", model=AWDLSTMConfig(emb_size=200, hidden_size=400, n_layers=3),
+        vocab_size=20_000, min_freq=2, wiki_shards=(0,), wiki_words=2_500_000, pretrain_epochs=1,
+        pretrain_lr=3e-3, pretrain_batch=64, lm_batch=32, bptt=70, max_len_chunks=5,
+        tasks=_tasks(
+            trec6=TaskScale(lm_epochs=10, clf_epochs=8, batch_size=32, seeds=(0, 1, 2),
+                            low_shot=(100, 500, 1000, 2500)),
+            ag_news_7k6=TaskScale(n_train=3000, max_tokens=80, lm_epochs=4, clf_epochs=6, batch_size=32,
+                                  seeds=(0, 1, 2), low_shot=(100, 500, 1000), unlabelled=3600),
+            imdb=TaskScale(n_train=2000, n_test=5000, max_tokens=300, lm_epochs=3, clf_epochs=6,
+                           batch_size=32, seeds=(0,), low_shot=(100, 500), unlabelled=5000),
+            dbpedia_14k=TaskScale(n_train=3000, max_tokens=80, lm_epochs=3, clf_epochs=6, batch_size=32),
+            yelp_bi=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32),
+            yelp_full=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32),
+        )),
+    "gpu": Scale(
+        name="gpu", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, wiki_shards=(0, 1, 2, 3),
+        wiki_words=0, pretrain_epochs=1, pretrain_lr=5e-3, pretrain_batch=128, lm_batch=64, bptt=70,
+        max_len_chunks=20,
+        tasks=_tasks(
+            trec6=TaskScale(lm_epochs=15, clf_epochs=12, batch_size=64, seeds=(0, 1, 2),
+                            low_shot=(100, 500, 1000, 2500)),
+            ag_news_7k6=TaskScale(lm_epochs=8, clf_epochs=10, batch_size=64, seeds=(0, 1, 2),
+                                  low_shot=(100, 500, 1000, 3000)),
+            imdb=TaskScale(lm_epochs=4, clf_epochs=6, batch_size=64, seeds=(0,), max_tokens=700,
+                           low_shot=(100, 1000, 5000), unlabelled=50_000),
+            dbpedia_14k=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
+            yelp_bi=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
+            yelp_full=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
+        )),
+    "paper": Scale(
+        name="paper", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2,
+        wiki_shards=tuple(range(8)), wiki_words=0, pretrain_epochs=10, pretrain_lr=5e-3,
+        pretrain_batch=64, lm_batch=64, bptt=70, max_len_chunks=20,
+        tasks=_tasks(**{name: TaskScale(lm_epochs=15 if name == "trec6" else 25, clf_epochs=50,
+                                        batch_size=64, seeds=(0, 1, 2),
+                                        low_shot=(100, 200, 500, 1000, 2000, 5000, 10_000))
+                        for name in ("imdb", "trec6", "ag_news_7k6", "dbpedia_14k", "yelp_bi", "yelp_full")}),
+    ),
+}
+
+
+def get_scale(name: str) -> Scale:
+    """Return the scale called ``name`` (ValueError listing the known scales otherwise)."""
+    if name not in SCALES:
+        raise ValueError(f"unknown scale {name!r}; choose one of {sorted(SCALES)}")
+    return SCALES[name]

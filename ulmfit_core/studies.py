@@ -1,0 +1,407 @@
+"""One function per table or figure of the paper: build its runs, ensure them, and return a
+:class:`Study` — the table (paper beside ours), a figure and the claim verdicts — for a notebook to show.
+
+Tables 4–7 and Figure 3 report validation error (10% of train, the paper's protocol) with test error
+beside it; Tables 2–3 and bidirectionality report test error, as the paper does. No choice is ever made
+on test error.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ulmfit_core.ensemble import ensemble  # noqa: E402
+from ulmfit_core.experiments import (ULMFIT, Run, classifier_run, ensure, finetune_run,  # noqa: E402
+                                     predictions, pretrain_run, task_data, ulmfit_runs)
+from ulmfit_core.fileio import write_json  # noqa: E402
+from ulmfit_core.paper import paper_numbers, paper_value  # noqa: E402
+from ulmfit_core.scales import Scale, get_scale  # noqa: E402
+from ulmfit_core.settings import results_dir  # noqa: E402
+from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict  # noqa: E402
+
+PAPER_KEY = {"imdb": "imdb", "trec6": "trec6", "ag_news_7k6": "ag", "dbpedia_14k": "dbpedia",
+             "yelp_bi": "yelp_bi", "yelp_full": "yelp_full"}
+LABEL = {"imdb": "IMDb", "trec6": "TREC-6", "ag_news_7k6": "AG (7.6k)", "dbpedia_14k": "DBpedia (14k)",
+         "yelp_bi": "Yelp-bi (sample)", "yelp_full": "Yelp-full (sample)"}
+ANALYSIS = ("imdb", "trec6", "ag_news_7k6")
+ALL = tuple(PAPER_KEY)
+
+
+@dataclasses.dataclass
+class Claim:
+    """One claim of the paper checked on our runs."""
+
+    study: str
+    claim: str
+    dataset: str
+    split: str
+    paper_diff: float
+    effect: dict
+    verdict: str
+    text: str
+
+
+@dataclasses.dataclass
+class Study:
+    """What a notebook shows: a table, a figure, the claims, and the runs behind them."""
+
+    name: str
+    scale: str
+    table: pd.DataFrame
+    figure: plt.Figure
+    claims: list[Claim]
+    records: list[dict]
+
+    def verdicts(self) -> str:
+        """The claim lines, one per line."""
+        return "\n".join(c.text for c in self.claims)
+
+    def wall_seconds(self) -> float:
+        """Compute time of every run behind this study (each counted once)."""
+        unique = {r["id"]: r for r in self.records}
+        return sum(r["provenance"]["wall_seconds"] for r in unique.values())
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+def _seeds(scale: Scale, dataset: str, seeds: Sequence[int] | None) -> list[int]:
+    return list(seeds) if seeds is not None else list(scale.task(dataset).seeds)
+
+
+def arm(make: Callable[[int], Run], seeds: Sequence[int], device: str) -> list[Run]:
+    """Ensure one run per seed (``make(seed)``) and return the runs."""
+    runs = [make(s) for s in seeds]
+    for run in runs:
+        ensure(run, device)
+    return runs
+
+
+def records_of(runs: Sequence[Run]) -> list[dict]:
+    """Records of ``runs`` and of all their ancestors."""
+    out, stack = [], list(runs)
+    while stack:
+        run = stack.pop()
+        out.append(ensure(run))
+        stack.extend(run.parents)
+    return out
+
+
+def errors(runs: Sequence[Run], split: str) -> np.ndarray:
+    """Per-example 0/1 errors, shape (seeds, examples), from the stored predictions."""
+    rows = []
+    for run in runs:
+        preds = predictions(run)
+        rows.append((preds[f"{split}_probs"].argmax(1) != preds[f"{split}_labels"]).astype(np.int8))
+    return np.stack(rows)
+
+
+def error_summary(runs: Sequence[Run], split: str) -> str:
+    """``mean ± std (n)`` of the runs' error (%) on ``split``."""
+    mean, std, n = mean_std(100.0 * errors(runs, split).mean(1))
+    return f"{mean:.2f} ± {std:.2f} (n={n})"
+
+
+def mean_error(runs: Sequence[Run], split: str) -> float:
+    return float(100.0 * errors(runs, split).mean())
+
+
+def compare(study: str, claim: str, dataset: str, runs_a: Sequence[Run], runs_b: Sequence[Run],
+            paper_diff: float, split: str = "valid", expected_sign: int | None = None) -> Claim:
+    """Check "arm b's error differs from arm a's as the paper says" with a paired bootstrap."""
+    sign = expected_sign if expected_sign is not None else (-1 if paper_diff < 0 else 1)
+    effect: Effect = paired_effect(errors(runs_a, split), errors(runs_b, split))
+    text = describe(f"{claim} ({LABEL[dataset]}, {split} error)", paper_diff, effect, sign)
+    return Claim(study, claim, dataset, split, paper_diff, dataclasses.asdict(effect),
+                 verdict(effect, sign), text)
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with NaN (no number in the paper) turned into null."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def save_claims(study: Study) -> None:
+    """Write the study's claims to ``results/<scale>/claims/<study>.json`` (atomically)."""
+    write_json(results_dir() / study.scale / "claims" / f"{study.name}.json",
+               {"study": study.name, "scale": study.scale, "wall_seconds": round(study.wall_seconds(), 1),
+                "claims": [_json_safe(dataclasses.asdict(c)) for c in study.claims]})
+
+
+def _bar(ax: plt.Axes, labels: list[str], series: dict[str, list[float]], ylabel: str) -> None:
+    width = 0.8 / len(series)
+    x = np.arange(len(labels))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + i * width, values, width, label=name)
+    ax.set_xticks(x + 0.4 - width / 2, labels)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+
+
+def _finish(name: str, scale: Scale, table: pd.DataFrame, fig: plt.Figure, claims: list[Claim],
+            runs: Sequence[Run]) -> Study:
+    study = Study(name, scale.name, table, fig, claims, records_of(runs))
+    save_claims(study)
+    return study
+
+
+# -------------------------------------------------------------------------------- Tables 2 and 3
+
+def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+                 device: str = "auto") -> Study:
+    """Tables 2–3: ULMFiT against the same AWD-LSTM classifier trained from scratch (test error)."""
+    scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
+    bars: dict[str, list[float]] = {"paper ULMFiT": [], "ours ULMFiT": [], "ours from scratch": []}
+    for ds in datasets or ALL:
+        s = _seeds(scale, ds, seeds)
+        ulm = arm(lambda seed: ulmfit_runs(scale, ds, seed)[2], s, device)
+        scratch = arm(lambda seed: classifier_run(scale, ds, seed, None, "from scratch"), s, device)
+        table = "table2" if ds in ("imdb", "trec6") else "table3"
+        baselines = {k: v[PAPER_KEY[ds]] for k, v in paper_numbers()[table]["values"].items()
+                     if k != "ULMFiT" and PAPER_KEY[ds] in v}
+        best = min(baselines, key=baselines.get)
+        paper_ulm = paper_value(table, "ULMFiT", PAPER_KEY[ds])
+        rows.append({"dataset": LABEL[ds], "paper ULMFiT": paper_ulm,
+                     "paper best baseline": f"{baselines[best]:.2f} ({best})",
+                     "ours ULMFiT": error_summary(ulm, "test"), "ours from scratch": error_summary(scratch, "test"),
+                     "train / test examples": f"{len(task_data(ds, scale.name).train)} / "
+                                              f"{len(task_data(ds, scale.name).test)}"})
+        claims.append(compare("main_results", "ULMFiT beats training from scratch", ds, scratch, ulm,
+                              paper_ulm - baselines[best], "test", expected_sign=-1))
+        for name, value in (("paper ULMFiT", paper_ulm), ("ours ULMFiT", mean_error(ulm, "test")),
+                            ("ours from scratch", mean_error(scratch, "test"))):
+            bars[name].append(value)
+        all_runs += ulm + scratch
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    _bar(ax, [LABEL[d] for d in datasets or ALL], bars, "test error (%)")
+    ax.set_title(f"Test error, {scale.name} scale")
+    return _finish("main_results", scale, pd.DataFrame(rows), fig, claims, all_runs)
+
+
+# ------------------------------------------------------------------------------------- Figure 3
+
+def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+             device: str = "auto") -> Study:
+    """Figure 3: validation error against the number of labelled examples, for training from scratch,
+    supervised ULMFiT (LM fine-tuned on the labelled examples only) and semi-supervised ULMFiT (LM
+    fine-tuned on all the task's text)."""
+    scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
+    datasets = list(datasets or ANALYSIS)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        s, pre = _seeds(scale, ds, seeds), pretrain_run(scale)
+        sizes = list(scale.task(ds).low_shot) + [len(task_data(ds, scale.name).train)]
+        curves: dict[str, list[float]] = {"from scratch": [], "supervised ULMFiT": [], "semi-supervised ULMFiT": []}
+        smallest: dict[str, list[Run]] = {}
+        for n in sizes:
+            n_lab = 0 if n == sizes[-1] else n
+            methods = {
+                "from scratch": lambda seed: classifier_run(scale, ds, seed, None, "from scratch", n_lab),
+                "supervised ULMFiT": lambda seed: classifier_run(
+                    scale, ds, seed, finetune_run(scale, ds, seed, pre, n_labelled=n_lab, lm_text="labelled"),
+                    n_labelled=n_lab),
+                "semi-supervised ULMFiT": lambda seed: classifier_run(
+                    scale, ds, seed, finetune_run(scale, ds, seed, pre, n_labelled=n_lab), n_labelled=n_lab),
+            }
+            for method, make in methods.items():
+                runs = arm(make, s, device)
+                curves[method].append(mean_error(runs, "valid"))
+                rows.append({"dataset": LABEL[ds], "labelled examples": n, "method": method,
+                             "ours (valid)": error_summary(runs, "valid"), "ours (test)": error_summary(runs, "test")})
+                if n == sizes[0]:
+                    smallest[method] = runs
+                all_runs += runs
+        for method, values in curves.items():
+            ax.plot(sizes, values, marker="o", label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training examples")
+        ax.set_ylabel("validation error (%)")
+        ax.set_title(LABEL[ds])
+        for method in ("supervised ULMFiT", "semi-supervised ULMFiT"):
+            claims.append(compare("low_shot", f"{method} beats from scratch with {sizes[0]} labels", ds,
+                                  smallest["from scratch"], smallest[method], float("nan"), "valid",
+                                  expected_sign=-1))
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return _finish("low_shot", scale, pd.DataFrame(rows), fig, claims, all_runs)
+
+
+# ------------------------------------------------------------------------------ Tables 4, 5, 6, 7
+
+def _ablation(name: str, scale_name: str, table: str, arms: dict[str, Callable[[Scale, str, int], Run]],
+              reference: str, datasets: Sequence[str] | None, seeds: Sequence[int] | None, device: str,
+              claim: Callable[[str, str], str]) -> tuple[Study, dict]:
+    """A validation-error ablation: every arm on every dataset, each compared with ``reference``."""
+    scale, rows, claims, all_runs, by_arm = get_scale(scale_name), [], [], [], {}
+    datasets = list(datasets or ANALYSIS)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(arms) * len(datasets) / 2), 3.5))
+    series: dict[str, list[float]] = {a: [] for a in arms}
+    for ds in datasets:
+        s = _seeds(scale, ds, seeds)
+        for arm_name, make in arms.items():
+            runs = arm(lambda seed: make(scale, ds, seed), s, device)
+            by_arm[(arm_name, ds)] = runs
+            all_runs += runs
+            series[arm_name].append(mean_error(runs, "valid"))
+            rows.append({"dataset": LABEL[ds], "variant": arm_name,
+                         "paper (valid)": paper_value(table, arm_name, PAPER_KEY[ds]),
+                         "ours (valid)": error_summary(runs, "valid"), "ours (test)": error_summary(runs, "test")})
+        for arm_name in arms:
+            if arm_name == reference:
+                continue
+            diff = paper_value(table, reference, PAPER_KEY[ds]) - paper_value(table, arm_name, PAPER_KEY[ds])
+            claims.append(compare(name, claim(arm_name, reference), ds, by_arm[(arm_name, ds)],
+                                  by_arm[(reference, ds)], round(diff, 6)))
+    _bar(ax, [LABEL[d] for d in datasets], series, "validation error (%)")
+    ax.set_title(f"{table.replace('table', 'Table ')}, {scale.name} scale")
+    fig.tight_layout()
+    return _finish(name, scale, pd.DataFrame(rows), fig, claims, all_runs), by_arm
+
+
+def pretraining_impact(scale_name: str, datasets: Sequence[str] | None = None,
+                       seeds: Sequence[int] | None = None, device: str = "auto") -> Study:
+    """Table 4: ULMFiT with and without general-domain pretraining (the LM fine-tuned from random
+    weights instead)."""
+    arms = {"without": lambda sc, ds, seed: classifier_run(sc, ds, seed, finetune_run(sc, ds, seed, None)),
+            "with": lambda sc, ds, seed: ulmfit_runs(sc, ds, seed)[2]}
+    return _ablation("pretraining_impact", scale_name, "table4", arms, "with", datasets, seeds, device,
+                     lambda a, ref: "pretraining lowers the error")[0]
+
+
+def lm_quality(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+               device: str = "auto") -> Study:
+    """Table 5: a vanilla LM (same hyperparameters, every dropout 0) against the AWD-LSTM, plus each
+    pretrained LM's perplexity on the WikiText-103 test articles."""
+    def vanilla(sc: Scale, ds: str, seed: int) -> Run:
+        return classifier_run(sc, ds, seed, finetune_run(sc, ds, seed, pretrain_run(sc, dropout=False)))
+
+    arms = {"vanilla LM": vanilla, "AWD-LSTM LM": lambda sc, ds, seed: ulmfit_runs(sc, ds, seed)[2]}
+    study, _ = _ablation("lm_quality", scale_name, "table5", arms, "AWD-LSTM LM", datasets, seeds, device,
+                         lambda a, ref: "the AWD-LSTM LM beats the vanilla LM")
+    return study
+
+
+def perplexity_table(scale_name: str, device: str = "auto") -> pd.DataFrame:
+    """Each pretrained LM's validation and WikiText-103-test perplexity (our tokens), beside the published
+    AWD-LSTM word-level figures."""
+    scale = get_scale(scale_name)
+    published = paper_numbers().get("published_lm", {}).get("values", {})
+    rows = []
+    for label, run in (("AWD-LSTM, forward", pretrain_run(scale)),
+                       ("AWD-LSTM, backward", pretrain_run(scale, "backward")),
+                       ("vanilla (no dropout), forward", pretrain_run(scale, dropout=False))):
+        m = ensure(run, device)["metrics"]
+        rows.append({"LM": label, "training tokens": m["train_tokens"], "vocabulary": m["vocab_size"],
+                     "valid perplexity (Wikipedia)": round(m["valid_perplexity"], 1),
+                     "WikiText-103 test perplexity (our tokens)": round(m["wikitext103_test_perplexity"], 1)})
+    for label, value in published.items():
+        rows.append({"LM": f"published: {label}", "WikiText-103 test perplexity (our tokens)": value})
+    return pd.DataFrame(rows)
+
+
+def lm_finetuning(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+                  device: str = "auto") -> Study:
+    """Table 6: no LM fine-tuning, full, full + discr, full + discr + stlr (classifier: ULMFiT's)."""
+    def make(variant: str) -> Callable[[Scale, str, int], Run]:
+        return lambda sc, ds, seed: classifier_run(
+            sc, ds, seed, finetune_run(sc, ds, seed, pretrain_run(sc), variant))
+
+    arms = {v: make(v) for v in ("no LM fine-tuning", "full", "full + discr", "full + discr + stlr")}
+    return _ablation("lm_finetuning", scale_name, "table6", arms, "full + discr + stlr", datasets, seeds,
+                     device, lambda a, ref: f"LM fine-tuning '{ref}' beats '{a}'")[0]
+
+
+def classifier_finetuning(scale_name: str, datasets: Sequence[str] | None = None,
+                          seeds: Sequence[int] | None = None, device: str = "auto") -> Study:
+    """Table 7 (every classifier fine-tuning method) and Figure 4 (validation error per epoch of 'full'
+    and ULMFiT, with and without LM fine-tuning)."""
+    from ulmfit_core.experiments import CLASSIFIER_FINETUNING  # noqa: PLC0415
+
+    def make(variant: str) -> Callable[[Scale, str, int], Run]:
+        if variant == "from scratch":
+            return lambda sc, ds, seed: classifier_run(sc, ds, seed, None, variant)
+        return lambda sc, ds, seed: classifier_run(sc, ds, seed, ulmfit_runs(sc, ds, seed)[1], variant)
+
+    arms = {v: make(v) for v in CLASSIFIER_FINETUNING}
+    study, by_arm = _ablation("classifier_finetuning", scale_name, "table7", arms, ULMFIT, datasets, seeds,
+                              device, lambda a, ref: f"'{ref}' beats '{a}'")
+    study.figure = figure4(scale_name, datasets, seeds, device, by_arm)
+    return study
+
+
+def figure4(scale_name: str, datasets: Sequence[str] | None, seeds: Sequence[int] | None, device: str,
+            by_arm: dict) -> plt.Figure:
+    """Validation error per epoch: 'full' vs ULMFiT classifier fine-tuning, with and without LM fine-tuning."""
+    scale = get_scale(scale_name)
+    datasets = list(datasets or ANALYSIS)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        s = _seeds(scale, ds, seeds)
+        no_ft = lambda seed: finetune_run(scale, ds, seed, pretrain_run(scale), "no LM fine-tuning")  # noqa: E731
+        curves = {"ULMFiT": by_arm[(ULMFIT, ds)], "full": by_arm[("full", ds)],
+                  "ULMFiT, no LM fine-tuning": arm(lambda seed: classifier_run(scale, ds, seed, no_ft(seed)), s, device),
+                  "full, no LM fine-tuning": arm(lambda seed: classifier_run(scale, ds, seed, no_ft(seed), "full"),
+                                                 s, device)}
+        for label, runs in curves.items():
+            history = np.array([[h["valid_error"] for h in ensure(r)["history"]] for r in runs])
+            ax.plot(np.arange(1, history.shape[1] + 1), history.mean(0), marker=".", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation error (%)")
+        ax.set_title(LABEL[ds])
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- bidirectionality
+
+def bidirectional(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+                  device: str = "auto") -> Study:
+    """§5 "Bidirectionality": forward, backward and their ensemble (average of probabilities), test error."""
+    scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
+    datasets = list(datasets or ANALYSIS)
+    series: dict[str, list[float]] = {"forward": [], "backward": [], "ensemble": []}
+    for ds in datasets:
+        s = _seeds(scale, ds, seeds)
+        fwd = arm(lambda seed: ulmfit_runs(scale, ds, seed, "forward")[2], s, device)
+        bwd = arm(lambda seed: ulmfit_runs(scale, ds, seed, "backward")[2], s, device)
+        ens = np.stack([_ensemble_errors(f, b) for f, b in zip(fwd, bwd)])
+        fwd_err = errors(fwd, "test")
+        effect = paired_effect(fwd_err, ens)
+        paper = (paper_value("bidirectional", "forward + backward ensemble", "imdb")
+                 - paper_value("bidirectional", "single model", "imdb")) if ds == "imdb" else float("nan")
+        sign = -1
+        text = describe(f"ensembling forward and backward lowers the error ({LABEL[ds]}, test error)",
+                        paper, effect, sign)
+        claims.append(Claim("bidirectional", "ensembling forward and backward lowers the error", ds, "test",
+                            paper, dataclasses.asdict(effect), verdict(effect, sign), text))
+        ens_mean, ens_std, n = mean_std(100.0 * ens.mean(1))
+        rows.append({"dataset": LABEL[ds], "paper single → ensemble": "5.30 → 4.58" if ds == "imdb" else "",
+                     "ours forward": error_summary(fwd, "test"), "ours backward": error_summary(bwd, "test"),
+                     "ours ensemble": f"{ens_mean:.2f} ± {ens_std:.2f} (n={n})"})
+        series["forward"].append(mean_error(fwd, "test"))
+        series["backward"].append(mean_error(bwd, "test"))
+        series["ensemble"].append(100.0 * float(ens.mean()))
+        all_runs += fwd + bwd
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    _bar(ax, [LABEL[d] for d in datasets], series, "test error (%)")
+    ax.set_title(f"Bidirectionality, {scale.name} scale")
+    return _finish("bidirectional", scale, pd.DataFrame(rows), fig, claims, all_runs)
+
+
+def _ensemble_errors(forward: Run, backward: Run) -> np.ndarray:
+    """0/1 test errors of the average of a forward and a backward classifier, aligned by example."""
+    f, b = predictions(forward), predictions(backward)
+    index = np.arange(len(f["test_labels"]))
+    _, probs = ensemble([(index, f["test_probs"]), (index, b["test_probs"])])
+    return (probs.argmax(1) != f["test_labels"]).astype(np.int8)
