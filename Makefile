@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= smoke
 NB ?= all
 
-.PHONY: setup test book notebooks smoke clean
+.PHONY: setup test nbval book notebooks smoke clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-book.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ test: $(STAMP)
 	bash scripts/setup_browser.sh
 	source $(BIN)/activate && bash scripts/build_book.sh
 	$(BIN)/python -m pytest -q
+	$(MAKE) nbval
+
+## nbval: re-execute the committed smoke notebooks from scratch (fresh results and cache folders)
+##        and compare every checked cell with its committed output
+nbval: $(STAMP)
+	tmp=$$(mktemp -d) && ULMFIT_RESULTS=$$tmp/results ULMFIT_CACHE=$$tmp/cache \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/executed/smoke; \
+	  status=$$?; rm -rf $$tmp; exit $$status
+
+## notebooks: execute the notebooks at a scale (SCALE=smoke|reduced|gpu|paper, NB=all or e.g. "03 07")
+notebooks: $(STAMP)
+	$(BIN)/python -m ulmfit_core.notebooks --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB))
 
 ## book: build the book from the committed results and print where it is
 book: $(STAMP)

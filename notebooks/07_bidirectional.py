@@ -54,5 +54,14 @@ study.figure
 # NBVAL_CHECK_OUTPUT
 print(study.verdicts())
 
+# %% [markdown]
+# ## Reproducibility
+# The compute time of the runs behind this page, and a check value that changes with almost any change
+# to the numerics (the tests re-run this notebook at the `smoke` scale and compare it).
+
 # %%
 print(f"{scale} scale; compute time of the runs behind this page: {study.wall_seconds() / 60:.1f} min")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(study.fingerprint())

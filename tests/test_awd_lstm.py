@@ -1,7 +1,6 @@
 """The AWD-LSTM language model (ULMFiT §3.1): shapes, tied decoder, layer groups, determinism, state."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from ulmfit_core.awd_lstm import AWDLSTM, AWDLSTMConfig, LanguageModel, lm_dropouts

@@ -118,6 +118,8 @@ class TextDataset(torch.utils.data.Dataset):
     """Numericalised documents with labels; item = (token ids, label, index)."""
 
     def __init__(self, docs: Sequence[np.ndarray], labels: Sequence[int]) -> None:
+        if len(docs) == 0:
+            raise ValueError("a dataset needs at least one document; got no documents")
         if len(docs) != len(labels):
             raise ValueError(f"{len(docs)} documents but {len(labels)} labels")
         empty = [i for i, d in enumerate(docs) if len(d) == 0]

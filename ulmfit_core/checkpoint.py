@@ -6,6 +6,7 @@ therefore resumes from the last complete checkpoint.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -95,6 +96,8 @@ def save_checkpoint(folder: Path, epoch: int, model: nn.Module, optimizer: torch
             shutil.rmtree(old, ignore_errors=True)
     for stale in folder.glob(".ckpt-*"):
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in folder.glob(".LATEST.tmp-*"):
+        stale.unlink(missing_ok=True)
     return final
 
 
@@ -103,7 +106,10 @@ def latest_checkpoint(folder: Path) -> Path | None:
     pointer = folder / "LATEST"
     if not pointer.exists():
         return None
-    path = folder / pointer.read_text().strip()
+    name = pointer.read_text().strip()
+    if not re.fullmatch(r"ckpt-\d+", name):
+        raise CheckpointError(f"{pointer}: expected ckpt-<epoch>, found {name!r}")
+    path = folder / name
     if not path.is_dir():
         raise CheckpointError(f"{pointer}: names {path.name}, which does not exist")
     return path

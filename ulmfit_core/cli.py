@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -69,8 +70,14 @@ class RunConfig(Config):
     classifier: TrainConfig = TrainConfig(epochs=10, lr=1e-2, strategy="gradual_unfreeze", clip=25.0)
 
     def __post_init__(self) -> None:
-        check_range(self, "bptt", low=1)
-        check_range(self, "max_len", low=1)
+        check_range(self, "bptt", low=1, integer=True)
+        check_range(self, "max_len", low=1, integer=True)
+        if not isinstance(self.backward, bool):
+            raise ConfigError(f"RunConfig.backward must be true or false, got {self.backward!r}")
+        if not isinstance(self.output, str) or not self.output:
+            raise ConfigError(f"RunConfig.output must be a folder name, got {self.output!r}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise ConfigError(f"RunConfig.device must be auto, cpu or cuda[:n], got {self.device!r}")
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
@@ -78,7 +85,10 @@ class RunConfig(Config):
             data = yaml.safe_load(Path(path).read_text()) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from err
-        cfg = cls.from_dict(data, path)
+        try:
+            cfg = cls.from_dict(data, path)
+        except TypeError as err:  # e.g. a string where a section is expected
+            raise ConfigError(f"{path}: {err}") from None
         cfg = cfg.replace(output=str((Path(path).parent / cfg.output).resolve()))
         for key in ("train_csv", "test_csv"):
             value = getattr(cfg.data, key)

@@ -41,9 +41,11 @@ class Config:
     """Base of every configuration: dict round trip, copy-with-changes and a stable content hash."""
 
     @classmethod
-    def from_dict(cls: type[T], data: Mapping[str, Any], source: str | Path | None = None) -> T:
-        """Build from ``data``; nested Config fields are built from nested dicts. Unknown keys raise."""
-        where = f"{source}: " if source else ""
+    def from_dict(cls: type[T], data: Mapping[str, Any], source: str | Path | None = None,
+                  section: str = "") -> T:
+        """Build from ``data``; nested Config fields are built from nested dicts. Unknown keys raise,
+        naming ``source`` (the file) and ``section`` (where in it, e.g. ``pretrain.train``)."""
+        where = (f"{source}: " if source else "") + (f"{section}: " if section else "")
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}{cls.__name__} expects a mapping, got {type(data).__name__}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -57,7 +59,7 @@ class Config:
                 else fields[key].default
             sub = default() if callable(default) else default
             if isinstance(sub, Config) and isinstance(value, Mapping):
-                value = type(sub).from_dict(value, source)
+                value = type(sub).from_dict(value, source, f"{section}.{key}" if section else key)
             elif isinstance(value, list):
                 value = tuple(value)
             kwargs[key] = value

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -254,6 +255,19 @@ def weights_of(run: Run, device: str = "auto") -> tuple[dict[str, torch.Tensor],
     return weights_of(run, device)
 
 
+def export_weights(run: Run, model: torch.nn.Module, vocab: Vocab) -> Path:
+    """Keep a pretrained LM (fp16 safetensors + vocabulary) in ``results/<scale>/weights/`` so that a
+    fresh checkout can fine-tune from it without pretraining again; return the folder."""
+    folder = results_dir() / run.scale / "weights" / f"{run.kind}-{run.id}"
+    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    half = type(model)(len(vocab), AWDLSTMConfig.from_dict(run.config["model"]))
+    half.load_state_dict(state)
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_weights(half.half(), tmp)
+    vocab.save(folder / "vocab.json")
+    return folder
+
+
 def _finish_lm(run: Run, model: torch.nn.Module, vocab: Vocab) -> None:
     with atomic_path(run.work_dir / "model.safetensors") as tmp:
         save_weights(model, tmp)
@@ -273,6 +287,8 @@ def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
                                  TrainConfig.from_dict(cfg["train"]), cfg["bptt"], run.work_dir, device,
                                  progress)
     _finish_lm(run, model, vocab)
+    if get_scale(run.scale).commit_pretrained:
+        export_weights(run, model, vocab)
     metrics = {"valid_perplexity": history[-1]["valid_perplexity"], "vocab_size": len(vocab),
                "train_tokens": int(sum(len(d) for d in docs[n_valid:])),
                "wikitext103_test_perplexity": wikitext_perplexity(model, vocab, cfg["direction"], device)}
@@ -368,14 +384,26 @@ def git_revision() -> str:
         return "unknown"
 
 
+def cpu_name() -> str:
+    """The CPU's model name and core count, e.g. "AMD EPYC, 2 cores"."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def provenance(device: str, started: dt.datetime, seconds: float, history: list[dict]) -> dict[str, Any]:
     """Where, when and with what a run was computed."""
     dev = pick_device(device)
     import spacy  # noqa: PLC0415 — only for its version
     return {
         "device": dev.type,
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or
-        platform.machine(),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
         "cpu_threads": torch.get_num_threads(),
         "started": started.isoformat(timespec="seconds"), "wall_seconds": round(seconds, 2),
         "items_processed": int(sum(h.get("items", 0) for h in history)),

@@ -38,15 +38,17 @@ def executed_path(source: Path, scale: str) -> Path:
     return SOURCES / "executed" / scale / f"{source.stem}.ipynb"
 
 
-def execute(source: Path, scale: str, device: str = "auto") -> Path:
-    """Run one notebook source at ``scale`` with papermill; return the executed notebook's path."""
+def execute(source: Path, scale: str, device: str = "auto", datasets: Sequence[str] | None = None) -> Path:
+    """Run one notebook source at ``scale`` (on ``datasets``, default the notebook's) with papermill;
+    return the executed notebook's path."""
     get_scale(scale)
     notebook = jupytext.read(source)
     out = executed_path(source, scale)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out.with_suffix(".input.ipynb")) as tmp_in, atomic_path(out) as tmp_out:
         nbformat.write(notebook, tmp_in)
-        papermill.execute_notebook(str(tmp_in), str(tmp_out), parameters={"scale": scale, "device": device},
+        papermill.execute_notebook(str(tmp_in), str(tmp_out), parameters={"scale": scale, "device": device,
+                                                                     "datasets": list(datasets) if datasets else None},
                                    kernel_name="python3", cwd=str(SOURCES), progress_bar=False)
         _drop_papermill_metadata(tmp_out)
     out.with_suffix(".input.ipynb").unlink(missing_ok=True)
@@ -69,10 +71,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scale", default="smoke")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="notebook names or numbers (default: all)")
+    parser.add_argument("--datasets", nargs="*", help="datasets (default: each notebook's own)")
     args = parser.parse_args(argv)
     for source in sources(args.only):
         t0 = time.perf_counter()
-        out = execute(source, args.scale, args.device)
+        out = execute(source, args.scale, args.device, args.datasets)
         print(f"{source.stem}: {time.perf_counter() - t0:.0f} s -> {out.relative_to(REPO_ROOT)}", flush=True)
 
 

@@ -59,6 +59,7 @@ class Scale(Config):
     lm_batch: int = 32
     bptt: int = 70
     max_len_chunks: int = 20           # BPT3C keeps the last max_len_chunks * bptt tokens
+    commit_pretrained: bool = False    # keep the pretrained LMs (fp16) in results/, so no rerun needs them
     tasks: dict = field(default_factory=dict)
 
     @property
@@ -104,7 +105,7 @@ SCALES: dict[str, Scale] = {
     "reduced": Scale(
         name="reduced", model=AWDLSTMConfig(emb_size=200, hidden_size=400, n_layers=3),
         vocab_size=20_000, min_freq=2, wiki_shards=(0,), wiki_words=2_500_000, pretrain_epochs=1,
-        pretrain_lr=3e-3, pretrain_batch=64, lm_batch=32, bptt=70, max_len_chunks=5,
+        pretrain_lr=3e-3, pretrain_batch=64, lm_batch=32, bptt=70, max_len_chunks=5, commit_pretrained=True,
         tasks=_tasks(
             trec6=TaskScale(lm_epochs=10, clf_epochs=8, batch_size=32, seeds=(0, 1, 2),
                             low_shot=(100, 500, 1000, 2500)),

@@ -39,7 +39,7 @@ def wiki_sample(n_words: int) -> list[str]:
 
 
 def run(n_wiki_words: int = 100_000, n_train: int = 1500, seed: int = 0, progress: bool = False,
-        work: Path | None = None) -> SmokeResult:
+        work: Path | None = None, clf_epochs: int = 10) -> SmokeResult:
     """Run the three ULMFiT stages at smoke size and return the errors (%)."""
     cfg = AWDLSTMConfig(emb_size=64, hidden_size=128, n_layers=2)
     wiki = wiki_sample(n_wiki_words)
@@ -65,7 +65,7 @@ def run(n_wiki_words: int = 100_000, n_train: int = 1500, seed: int = 0, progres
     labels = lambda rs: [r.label for r in rs]  # noqa: E731
     clf, _ = train_classifier(ft.state_dict(), TextDataset(train_docs, labels(train)),
                               TextDataset(valid_docs, labels(valid)), 6, vocab, cfg,
-                              TrainConfig(epochs=6, lr=1e-2, strategy="gradual_unfreeze", batch_size=32,
+                              TrainConfig(epochs=clf_epochs, lr=1e-2, strategy="gradual_unfreeze", batch_size=32,
                                           seed=seed), bptt=35, max_len=35 * 4,
                               run_dir=work and work / "classifier", progress=progress)
     test_set = TextDataset(test_docs, labels(test))

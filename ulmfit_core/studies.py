@@ -10,27 +10,28 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
-import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ulmfit_core.ensemble import ensemble  # noqa: E402
-from ulmfit_core.experiments import (ULMFIT, Run, classifier_run, ensure, finetune_run,  # noqa: E402
+from ulmfit_core.ensemble import ensemble
+from ulmfit_core.experiments import (ULMFIT, Run, classifier_run, ensure, finetune_run,
                                      predictions, pretrain_run, task_data, ulmfit_runs)
-from ulmfit_core.fileio import write_json  # noqa: E402
-from ulmfit_core.paper import paper_numbers, paper_value  # noqa: E402
-from ulmfit_core.scales import Scale, get_scale  # noqa: E402
-from ulmfit_core.settings import results_dir  # noqa: E402
-from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict  # noqa: E402
+from ulmfit_core.fileio import write_json
+from ulmfit_core.paper import paper_numbers, paper_value
+from ulmfit_core.scales import Scale, get_scale
+from ulmfit_core.settings import results_dir
+from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict
 
 PAPER_KEY = {"imdb": "imdb", "trec6": "trec6", "ag_news_7k6": "ag", "dbpedia_14k": "dbpedia",
              "yelp_bi": "yelp_bi", "yelp_full": "yelp_full"}
 LABEL = {"imdb": "IMDb", "trec6": "TREC-6", "ag_news_7k6": "AG (7.6k)", "dbpedia_14k": "DBpedia (14k)",
          "yelp_bi": "Yelp-bi (sample)", "yelp_full": "Yelp-full (sample)"}
 ANALYSIS = ("imdb", "trec6", "ag_news_7k6")
+NOTEBOOK = {"main_results": "01_main_results", "low_shot": "02_low_shot", "pretraining_impact": "03_pretraining",
+            "lm_quality": "04_lm_quality", "lm_finetuning": "05_lm_finetuning",
+            "classifier_finetuning": "06_classifier_finetuning", "bidirectional": "07_bidirectional"}
 ALL = tuple(PAPER_KEY)
 
 
@@ -55,13 +56,20 @@ class Study:
     name: str
     scale: str
     table: pd.DataFrame
-    figure: plt.Figure
+    figure: Figure
     claims: list[Claim]
     records: list[dict]
 
     def verdicts(self) -> str:
         """The claim lines, one per line."""
         return "\n".join(c.text for c in self.claims)
+
+    def fingerprint(self) -> str:
+        """A reproducibility check: the classifier runs' mean validation loss, to 6 decimals. It moves
+        with almost any change to the numerics, even where the error rates do not."""
+        losses = [r["metrics"]["valid_loss"] for r in {r["id"]: r for r in self.records}.values()
+                  if r["kind"] == "classifier"]
+        return f"{len(losses)} classifier runs; mean validation loss {np.mean(losses):.6f}"
 
     def wall_seconds(self) -> float:
         """Compute time of every run behind this study (each counted once)."""
@@ -133,12 +141,21 @@ def _json_safe(value: object) -> object:
 
 def save_claims(study: Study) -> None:
     """Write the study's claims to ``results/<scale>/claims/<study>.json`` (atomically)."""
+    unique = {r["id"]: r["provenance"] for r in study.records}
+    devices = sorted({f"{p['device']} ({p['device_name']})" for p in unique.values()})
     write_json(results_dir() / study.scale / "claims" / f"{study.name}.json",
-               {"study": study.name, "scale": study.scale, "wall_seconds": round(study.wall_seconds(), 1),
+               {"study": study.name, "notebook": NOTEBOOK[study.name], "scale": study.scale,
+                "wall_seconds": round(study.wall_seconds(), 1), "runs": len(unique), "devices": devices,
                 "claims": [_json_safe(dataclasses.asdict(c)) for c in study.claims]})
 
 
-def _bar(ax: plt.Axes, labels: list[str], series: dict[str, list[float]], ylabel: str) -> None:
+def _subplots(*args: int, figsize: tuple[float, float], **kwargs: object) -> tuple[Figure, object]:
+    """A figure outside pyplot, so a notebook shows it once, where the notebook asks for it."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def _bar(ax: Axes, labels: list[str], series: dict[str, list[float]], ylabel: str) -> None:
     width = 0.8 / len(series)
     x = np.arange(len(labels))
     for i, (name, values) in enumerate(series.items()):
@@ -148,7 +165,7 @@ def _bar(ax: plt.Axes, labels: list[str], series: dict[str, list[float]], ylabel
     ax.legend(fontsize=8)
 
 
-def _finish(name: str, scale: Scale, table: pd.DataFrame, fig: plt.Figure, claims: list[Claim],
+def _finish(name: str, scale: Scale, table: pd.DataFrame, fig: Figure, claims: list[Claim],
             runs: Sequence[Run]) -> Study:
     study = Study(name, scale.name, table, fig, claims, records_of(runs))
     save_claims(study)
@@ -176,13 +193,13 @@ def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: 
                      "ours ULMFiT": error_summary(ulm, "test"), "ours from scratch": error_summary(scratch, "test"),
                      "train / test examples": f"{len(task_data(ds, scale.name).train)} / "
                                               f"{len(task_data(ds, scale.name).test)}"})
-        claims.append(compare("main_results", "ULMFiT beats training from scratch", ds, scratch, ulm,
+        claims.append(compare("main_results", "ULMFiT − from scratch (paper: − best published baseline)", ds, scratch, ulm,
                               paper_ulm - baselines[best], "test", expected_sign=-1))
         for name, value in (("paper ULMFiT", paper_ulm), ("ours ULMFiT", mean_error(ulm, "test")),
                             ("ours from scratch", mean_error(scratch, "test"))):
             bars[name].append(value)
         all_runs += ulm + scratch
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = _subplots(figsize=(8, 3.5))
     _bar(ax, [LABEL[d] for d in datasets or ALL], bars, "test error (%)")
     ax.set_title(f"Test error, {scale.name} scale")
     return _finish("main_results", scale, pd.DataFrame(rows), fig, claims, all_runs)
@@ -197,7 +214,7 @@ def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequ
     fine-tuned on all the task's text)."""
     scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
     datasets = list(datasets or ANALYSIS)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
+    fig, axes = _subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         s, pre = _seeds(scale, ds, seeds), pretrain_run(scale)
         sizes = list(scale.task(ds).low_shot) + [len(task_data(ds, scale.name).train)]
@@ -228,7 +245,7 @@ def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequ
         ax.set_ylabel("validation error (%)")
         ax.set_title(LABEL[ds])
         for method in ("supervised ULMFiT", "semi-supervised ULMFiT"):
-            claims.append(compare("low_shot", f"{method} beats from scratch with {sizes[0]} labels", ds,
+            claims.append(compare("low_shot", f"{method} − from scratch, {sizes[0]} labels", ds,
                                   smallest["from scratch"], smallest[method], float("nan"), "valid",
                                   expected_sign=-1))
     axes[0][0].legend(fontsize=8)
@@ -244,7 +261,7 @@ def _ablation(name: str, scale_name: str, table: str, arms: dict[str, Callable[[
     """A validation-error ablation: every arm on every dataset, each compared with ``reference``."""
     scale, rows, claims, all_runs, by_arm = get_scale(scale_name), [], [], [], {}
     datasets = list(datasets or ANALYSIS)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(arms) * len(datasets) / 2), 3.5))
+    fig, ax = _subplots(figsize=(max(6, 1.2 * len(arms) * len(datasets) / 2), 3.5))
     series: dict[str, list[float]] = {a: [] for a in arms}
     for ds in datasets:
         s = _seeds(scale, ds, seeds)
@@ -275,7 +292,7 @@ def pretraining_impact(scale_name: str, datasets: Sequence[str] | None = None,
     arms = {"without": lambda sc, ds, seed: classifier_run(sc, ds, seed, finetune_run(sc, ds, seed, None)),
             "with": lambda sc, ds, seed: ulmfit_runs(sc, ds, seed)[2]}
     return _ablation("pretraining_impact", scale_name, "table4", arms, "with", datasets, seeds, device,
-                     lambda a, ref: "pretraining lowers the error")[0]
+                     lambda a, ref: "with pretraining − without")[0]
 
 
 def lm_quality(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
@@ -287,7 +304,7 @@ def lm_quality(scale_name: str, datasets: Sequence[str] | None = None, seeds: Se
 
     arms = {"vanilla LM": vanilla, "AWD-LSTM LM": lambda sc, ds, seed: ulmfit_runs(sc, ds, seed)[2]}
     study, _ = _ablation("lm_quality", scale_name, "table5", arms, "AWD-LSTM LM", datasets, seeds, device,
-                         lambda a, ref: "the AWD-LSTM LM beats the vanilla LM")
+                         lambda a, ref: "AWD-LSTM LM − vanilla LM")
     return study
 
 
@@ -318,7 +335,7 @@ def lm_finetuning(scale_name: str, datasets: Sequence[str] | None = None, seeds:
 
     arms = {v: make(v) for v in ("no LM fine-tuning", "full", "full + discr", "full + discr + stlr")}
     return _ablation("lm_finetuning", scale_name, "table6", arms, "full + discr + stlr", datasets, seeds,
-                     device, lambda a, ref: f"LM fine-tuning '{ref}' beats '{a}'")[0]
+                     device, lambda a, ref: f"LM fine-tuning '{ref}' − '{a}'")[0]
 
 
 def classifier_finetuning(scale_name: str, datasets: Sequence[str] | None = None,
@@ -334,17 +351,17 @@ def classifier_finetuning(scale_name: str, datasets: Sequence[str] | None = None
 
     arms = {v: make(v) for v in CLASSIFIER_FINETUNING}
     study, by_arm = _ablation("classifier_finetuning", scale_name, "table7", arms, ULMFIT, datasets, seeds,
-                              device, lambda a, ref: f"'{ref}' beats '{a}'")
+                              device, lambda a, ref: f"classifier '{ref}' − '{a}'")
     study.figure = figure4(scale_name, datasets, seeds, device, by_arm)
     return study
 
 
 def figure4(scale_name: str, datasets: Sequence[str] | None, seeds: Sequence[int] | None, device: str,
-            by_arm: dict) -> plt.Figure:
+            by_arm: dict) -> Figure:
     """Validation error per epoch: 'full' vs ULMFiT classifier fine-tuning, with and without LM fine-tuning."""
     scale = get_scale(scale_name)
     datasets = list(datasets or ANALYSIS)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
+    fig, axes = _subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         s = _seeds(scale, ds, seeds)
         no_ft = lambda seed: finetune_run(scale, ds, seed, pretrain_run(scale), "no LM fine-tuning")  # noqa: E731
@@ -381,9 +398,9 @@ def bidirectional(scale_name: str, datasets: Sequence[str] | None = None, seeds:
         paper = (paper_value("bidirectional", "forward + backward ensemble", "imdb")
                  - paper_value("bidirectional", "single model", "imdb")) if ds == "imdb" else float("nan")
         sign = -1
-        text = describe(f"ensembling forward and backward lowers the error ({LABEL[ds]}, test error)",
+        text = describe(f"forward + backward ensemble − forward ({LABEL[ds]}, test error)",
                         paper, effect, sign)
-        claims.append(Claim("bidirectional", "ensembling forward and backward lowers the error", ds, "test",
+        claims.append(Claim("bidirectional", "forward + backward ensemble − forward", ds, "test",
                             paper, dataclasses.asdict(effect), verdict(effect, sign), text))
         ens_mean, ens_std, n = mean_std(100.0 * ens.mean(1))
         rows.append({"dataset": LABEL[ds], "paper single → ensemble": "5.30 → 4.58" if ds == "imdb" else "",
@@ -393,7 +410,7 @@ def bidirectional(scale_name: str, datasets: Sequence[str] | None = None, seeds:
         series["backward"].append(mean_error(bwd, "test"))
         series["ensemble"].append(100.0 * float(ens.mean()))
         all_runs += fwd + bwd
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _subplots(figsize=(6, 3.5))
     _bar(ax, [LABEL[d] for d in datasets], series, "test error (%)")
     ax.set_title(f"Bidirectionality, {scale.name} scale")
     return _finish("bidirectional", scale, pd.DataFrame(rows), fig, claims, all_runs)

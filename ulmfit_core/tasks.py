@@ -21,11 +21,23 @@ def cpu_chunk(device: torch.device) -> int:
 
 class LMTask:
     """Next-token prediction over a document stream, reshuffled each epoch, hidden state carried across
-    windows; loss = cross-entropy + AR/TAR (α, β)."""
+    windows; loss = cross-entropy + AR/TAR (α, β).
+
+    Data parallel (see :mod:`ulmfit_core.distributed`): ``batch_size`` stays the global batch of rows, and
+    process ``rank`` of ``world_size`` trains on rows ``[rank·b, (rank+1)·b)``, b = batch_size / world_size,
+    with its own hidden state — together the processes cover exactly the single-process batch.
+    """
 
     def __init__(self, train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], batch_size: int,
                  bptt: int = 70, seed: int = 0, alpha: float = 2.0, beta: float = 1.0,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1) -> None:
+        if world_size < 1 or not 0 <= rank < world_size or batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} must split evenly over {world_size} processes "
+                             f"(and rank {rank} must be in 0..{world_size - 1})")
+        self.rank, self.world_size = rank, world_size
+        for part, docs in (("training", train_docs), ("validation", valid_docs)):
+            if len(docs) == 0 or sum(len(d) for d in docs) == 0:
+                raise ValueError(f"no {part} documents for the language model")
         self.train_docs, self.batch_size, self.bptt, self.seed = train_docs, batch_size, bptt, seed
         self.alpha, self.beta, self.device = alpha, beta, torch.device(device)
         self.n_train = sum(len(d) for d in train_docs)
@@ -42,7 +54,13 @@ class LMTask:
 
     def batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
         seed = self._epoch_seed(epoch)
-        stream = LMStream(concat_docs(self.train_docs, seed), self.batch_size, self.bptt, True, seed)
+        tokens = concat_docs(self.train_docs, seed)
+        if self.world_size > 1:
+            # Row i of the global batch is tokens[i·n : (i+1)·n] (n = tokens per row), so this process's
+            # rows are one contiguous piece; same n, hence the same BPTT windows, as the single stream.
+            n, rows = len(tokens) // self.batch_size, self.batch_size // self.world_size
+            tokens = tokens[self.rank * rows * n:(self.rank + 1) * rows * n]
+        stream = LMStream(tokens, self.batch_size // self.world_size, self.bptt, True, seed)
         self.hidden = None
         for x, y in stream:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

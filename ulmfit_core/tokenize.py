@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ulmfit_core.fileio import load_arrays, save_arrays
 from ulmfit_core.settings import cache_dir

@@ -3,6 +3,10 @@
 Adam with β1 0.7 / β2 0.99, discriminative learning rates per layer group, a schedule per stage (STLR,
 cosine or constant), stages of unfreezing, gradient clipping, mixed precision on CUDA, validation after
 every epoch, a checkpoint after every epoch and exact resume from it.
+
+Under ``torchrun`` the same loop trains a model wrapped by :func:`ulmfit_core.distributed.wrap_model`
+(DistributedDataParallel): each process feeds its own slice of the batch, checkpoints are written by rank 0
+only, and the epoch's train loss is summed over all processes.
 """
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from typing import Any, Iterable, Protocol
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
+from ulmfit_core import distributed
 from ulmfit_core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ulmfit_core.config import Config, ConfigError, check_range
 from ulmfit_core.finetune import STRATEGIES, Stage, freeze_to, stages_for
@@ -119,18 +124,25 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
         run_dir: Path | None, device: torch.device | None = None, progress: bool = True) -> list[dict]:
     """Train ``model`` on ``task`` and return the per-epoch history (train loss, validation metrics, lr,
     seconds, tokens/items). With ``run_dir``, a checkpoint is written after each epoch and a run that
-    finds one there resumes from it, giving the same result as an uninterrupted run."""
+    finds one there resumes from it, giving the same result as an uninterrupted run.
+
+    ``model`` may come wrapped by :func:`ulmfit_core.distributed.wrap_model` (DDP); ``groups`` are the
+    bare model's layer groups. Every process loads the same checkpoint; only rank 0 writes them."""
     device = device or pick_device()
     model.to(device)
+    core = distributed.unwrap(model)  # the bare model: what checkpoints hold and what evaluation runs
     torch.manual_seed(cfg.seed)
     stages = stages_for(cfg.strategy, len(groups), cfg.epochs)
+    if distributed.is_distributed() and len(stages) > 1:
+        raise ValueError(f"TrainConfig.strategy = {cfg.strategy!r} freezes layer groups, which DDP cannot "
+                         f"follow; train with strategy 'full' under torchrun")
     optimizer = make_optimizer(groups, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     history: list[dict] = []
     start = 0
     ckpt_dir = run_dir / "checkpoints" if run_dir else None
     if ckpt_dir and (latest := latest_checkpoint(ckpt_dir)) is not None:
-        state = load_checkpoint(latest, model, optimizer)
+        state = load_checkpoint(latest, core, optimizer)
         start, history = state["epoch"] + 1, state["history"]
     total_epochs = sum(s.epochs for s in stages)
     for epoch in range(start, total_epochs):
@@ -148,14 +160,19 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
             warnings.simplefilter("ignore", UserWarning)
             for _ in range(sum(task.n_batches(e) for e in range(first, epoch))):
                 scheduler.step()
+        if distributed.is_distributed():
+            # Each process draws its own dropout masks, from a seed fixed by (seed, epoch, rank): the RNG
+            # state in a checkpoint is rank 0's, so per-epoch seeds keep a resumed DDP run exact too.
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_009 + distributed.rank())
         record = _train_epoch(model, task, epoch, optimizer, scheduler, scaler, cfg, device, progress, ckpt_dir)
         record.update(stage=stage_idx, trainable_groups=list(stage.groups))
         model.eval()
         with torch.no_grad(), autocast_for(device):
-            record.update(task.evaluate(model))
+            record.update(task.evaluate(core))  # every process evaluates the whole validation set
         history.append(record)
-        if ckpt_dir:
-            save_checkpoint(ckpt_dir, epoch, model, optimizer, {"history": history})
+        if ckpt_dir and distributed.is_main():
+            save_checkpoint(ckpt_dir, epoch, core, optimizer, {"history": history})
+        distributed.barrier()  # no process runs ahead of (or resumes from) a half-written epoch
     freeze_to(groups, tuple(range(len(groups))))
     return history
 
@@ -187,6 +204,8 @@ def _train_epoch(model: nn.Module, task: Task, epoch: int, optimizer: torch.opti
         total_items += items
         bar.set_postfix(loss=f"{total_loss / total_items:.3f}")
     seconds = time.perf_counter() - t0
+    total_loss, total_items = distributed.all_reduce_sum(total_loss, total_items)  # over all processes
+    total_items = int(total_items)
     return {"epoch": epoch + 1, "train_loss": total_loss / max(total_items, 1), "seconds": seconds,
             "items": total_items, "items_per_s": total_items / max(seconds, 1e-9),
             "lr_last_group": optimizer.param_groups[-1]["lr"]}

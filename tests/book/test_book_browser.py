@@ -259,7 +259,7 @@ def broken_links(urls: list[str]) -> list[str]:
 def test_every_page_was_opened(visit: BookVisit) -> None:
     """The walk found the book's fixed pages (a vacuous walk would pass every other check)."""
     for name in ("intro.html", "method.html", "data.html", "deviations.html", "claims.html",
-                 "reproduce.html", "references.html"):
+                 "reproduce.html", "reliability.html", "references.html"):
         assert name in visit.pages, f"{name} missing from {BUILD_DIR}"
 
 
@@ -355,7 +355,7 @@ def test_toc_lists_existing_chapters_in_order(tmp_path: Path) -> None:
     book = make_book(tmp_path, ["02_low_shot.ipynb", "01_main_results.ipynb", "_draft.ipynb", "notes.txt"])
     files = toc_files(prepare.write_toc(book))
     assert files == ["method", "data", "deviations", "chapters/01_main_results", "chapters/02_low_shot",
-                     "claims", "reproduce", "references"]
+                     "claims", "reproduce", "performance", "reliability", "references"]
 
 
 def test_toc_without_chapters_drops_the_results_part(tmp_path: Path) -> None:
@@ -373,10 +373,17 @@ def test_toc_rejects_a_part_with_both_lists(tmp_path: Path) -> None:
         prepare.render_toc(template, tmp_path, source="my_toc.yml")
 
 
-def test_claims_placeholder_is_written_only_when_absent(tmp_path: Path) -> None:
+def test_chapters_are_copied_at_the_largest_scale(tmp_path: Path) -> None:
     prepare = load_prepare_book()
-    path = prepare.ensure_claims_table(tmp_path)
-    assert "not yet run" in path.read_text() and path.read_text().startswith("| claim |")
-    path.write_text("| claim |\n|---|\n| measured |\n")
-    prepare.ensure_claims_table(tmp_path)
-    assert "measured" in path.read_text()
+    executed = tmp_path / "executed"
+    for scale, names in (("smoke", ["01_a", "02_b"]), ("reduced", ["02_b"])):
+        (executed / scale).mkdir(parents=True)
+        for name in names:
+            (executed / scale / f"{name}.ipynb").write_text(f"{scale}-{name}")
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    (book / "chapters" / "09_gone.ipynb").write_text("stale")
+    shown = prepare.copy_chapters(book, executed)
+    assert shown == {"01_a": "smoke", "02_b": "reduced"}
+    assert (book / "chapters" / "02_b.ipynb").read_text() == "reduced-02_b"
+    assert not (book / "chapters" / "09_gone.ipynb").exists()

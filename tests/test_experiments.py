@@ -1,0 +1,74 @@
+"""The experiment runner: runs are named by their configuration, recorded once, never recomputed."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ulmfit_core import experiments
+from ulmfit_core.experiments import classifier_run, ensure, finetune_run, pretrain_run, ulmfit_runs
+from ulmfit_core.fileio import read_json
+from ulmfit_core.scales import SCALES, TaskScale, get_scale
+from ulmfit_core.settings import data_dir
+
+SMOKE = get_scale("smoke")
+
+
+def test_run_ids_follow_the_configuration() -> None:
+    pre, lm, clf = ulmfit_runs(SMOKE, "trec6", 0)
+    assert (pre.id, lm.id, clf.id) == tuple(r.id for r in ulmfit_runs(SMOKE, "trec6", 0))
+    assert clf.id != ulmfit_runs(SMOKE, "trec6", 1)[2].id                       # seed
+    assert clf.id != classifier_run(SMOKE, "trec6", 0, lm, "freez").id           # variant
+    assert lm.id != finetune_run(SMOKE, "trec6", 0, pretrain_run(SMOKE, dropout=False)).id  # parent
+    assert pre.id != pretrain_run(SMOKE, "backward").id
+    assert len({pre.id, lm.id, clf.id}) == 3
+
+
+def test_adding_a_seed_or_a_low_shot_size_keeps_run_names() -> None:
+    task = SMOKE.task("trec6")
+    wider = dataclasses.replace(SMOKE, tasks={**SMOKE.tasks, "trec6": dataclasses.replace(
+        task, seeds=(0, 1, 2, 3), low_shot=(10, 20))})
+    assert ulmfit_runs(wider, "trec6", 0)[2].id == ulmfit_runs(SMOKE, "trec6", 0)[2].id
+    fewer = dataclasses.replace(SMOKE, tasks={**SMOKE.tasks, "trec6": dataclasses.replace(task, n_train=300)})
+    assert ulmfit_runs(fewer, "trec6", 0)[2].id != ulmfit_runs(SMOKE, "trec6", 0)[2].id
+
+
+def test_unknown_variant_and_scale_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown classifier fine-tuning"):
+        classifier_run(SMOKE, "trec6", 0, None, "freeze")
+    with pytest.raises(ValueError, match="unknown LM fine-tuning"):
+        finetune_run(SMOKE, "trec6", 0, None, "half")
+    with pytest.raises(ValueError, match="unknown scale"):
+        get_scale("huge")
+    with pytest.raises(KeyError, match="no settings for dataset"):
+        SMOKE.task("sst2")
+
+
+def test_every_scale_covers_the_analysis_datasets() -> None:
+    for scale in SCALES.values():
+        for dataset in ("imdb", "trec6", "ag_news_7k6"):
+            assert isinstance(scale.task(dataset), TaskScale)
+            assert scale.task(dataset).clf_epochs >= 5, "gradual unfreezing needs 5 epochs for 5 groups"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (data_dir() / "trec6").exists(), reason="shared data folder not found")
+def test_ensure_records_once_and_never_recomputes(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    pre, lm, clf = ulmfit_runs(SMOKE, "trec6", 0)
+    record = ensure(clf, device="cpu")
+    for run in (pre, lm, clf):                       # parents were computed and recorded first
+        assert run.record_path.exists()
+    assert read_json(clf.record_path) == record
+    assert record["parents"] == [lm.id] and record["scale"] == "smoke"
+    assert set(record["provenance"]) >= {"device", "wall_seconds", "git_revision", "versions", "started"}
+    assert 0 <= record["metrics"]["valid_error"] <= 100 and record["metrics"]["n_test"] == 200
+    assert clf.preds_path.exists() and not clf.work_dir.exists()   # checkpoints removed once recorded
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run was recomputed")
+    monkeypatch.setattr(experiments, "_do_classifier", refuse)
+    monkeypatch.setattr(experiments, "_do_finetune", refuse)
+    monkeypatch.setattr(experiments, "_do_pretrain", refuse)
+    assert ensure(clf) == record

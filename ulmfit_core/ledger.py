@@ -1,0 +1,59 @@
+"""The book's generated tables, from the committed results: the claims ledger and the time per notebook."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ulmfit_core.fileio import read_json
+
+SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
+
+
+def claim_files(results: Path) -> list[dict]:
+    """Every ``results/<scale>/claims/<study>.json``, largest scale first, then by notebook."""
+    files = [read_json(p) for p in results.glob("*/claims/*.json") if not p.name.startswith(".")]
+    return sorted(files, key=lambda f: (SCALE_ORDER.index(f["scale"]) if f["scale"] in SCALE_ORDER else 99,
+                                        f["notebook"]))
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:+.{digits}f}".replace("-", "−")
+
+
+def claims_table(results: Path, scales: dict[str, str]) -> str:
+    """A Markdown table of every claim checked at the scale each chapter shows (``scales``: notebook ->
+    scale). Differences are in percentage points of error, arm b minus arm a (negative = lower error)."""
+    rows = ["| chapter | claim | dataset | error | paper | ours [95% CI] | seeds | verdict | scale |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for f in claim_files(results):
+        if scales.get(f["notebook"]) != f["scale"]:
+            continue
+        for c in f["claims"]:
+            e = c["effect"]
+            rows.append(f"| {{doc}}`/chapters/{f['notebook']}` | {c['claim']} | {c['dataset']} | {c['split']} "
+                        f"| {_num(c['paper_diff'])} | {_num(e['mean_diff'])} [{_num(e['ci_low'])}, "
+                        f"{_num(e['ci_high'])}] | {e['n_seeds']} | **{c['verdict']}** | {f['scale']} |")
+    if len(rows) == 2:
+        rows.append("| — | no claim has been checked yet | | | | | | | |")
+    return "\n".join(rows) + "\n"
+
+
+def verdict_counts(results: Path, scales: dict[str, str]) -> dict[str, int]:
+    """How many claims hold, are contradicted or inconclusive, over the chapters shown."""
+    counts = {"holds": 0, "contradicted": 0, "inconclusive": 0}
+    for f in claim_files(results):
+        if scales.get(f["notebook"]) == f["scale"]:
+            for c in f["claims"]:
+                counts[c["verdict"]] += 1
+    return counts
+
+
+def time_table(results: Path) -> str:
+    """A Markdown table: compute time, number of runs and device of each notebook at each scale."""
+    rows = ["| notebook | scale | runs | compute time | device |", "|---|---|---|---|---|"]
+    for f in claim_files(results):
+        minutes = f["wall_seconds"] / 60
+        rows.append(f"| {f['notebook']} | {f['scale']} | {f['runs']} | {minutes:.1f} min | "
+                    f"{', '.join(f['devices'])} |")
+    if len(rows) == 2:
+        rows.append("| — | — | 0 | — | — |")
+    return "\n".join(rows) + "\n"
