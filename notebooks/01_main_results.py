@@ -45,7 +45,7 @@ study = studies.main_results(scale, datasets, seeds, device)
 study.table
 
 # %%
-study.figure
+study.image()
 
 # %% [markdown]
 # ## Verdicts

@@ -44,7 +44,7 @@ study = studies.low_shot(scale, datasets, seeds, device)
 study.table
 
 # %%
-study.figure
+study.image()
 
 # %% [markdown]
 # ## Verdicts

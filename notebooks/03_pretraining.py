@@ -43,7 +43,7 @@ study = studies.pretraining_impact(scale, datasets, seeds, device)
 study.table
 
 # %%
-study.figure
+study.image()
 
 # %% [markdown]
 # ## Verdicts

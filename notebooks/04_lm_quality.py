@@ -41,7 +41,7 @@ study = studies.lm_quality(scale, datasets, seeds, device)
 study.table
 
 # %%
-study.figure
+study.image()
 
 # %% [markdown]
 # ## Perplexity of the pretrained language models

@@ -43,7 +43,7 @@ study = studies.classifier_finetuning(scale, datasets, seeds, device)
 study.table
 
 # %%
-study.figure
+study.image()
 
 # %% [markdown]
 # ## Verdicts

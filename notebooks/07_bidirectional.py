@@ -41,7 +41,7 @@ study = studies.bidirectional(scale, datasets, seeds, device)
 study.table
 
 # %%
-study.figure
+study.image()
 
 # %% [markdown]
 # ## Verdicts

@@ -64,6 +64,15 @@ class Study:
         """The claim lines, one per line."""
         return "\n".join(c.text for c in self.claims)
 
+    def image(self) -> object:
+        """The figure as a PNG image a notebook displays (and the book embeds)."""
+        import io  # noqa: PLC0415
+        from IPython.display import Image  # noqa: PLC0415 — only where a notebook shows it
+
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        return Image(data=buffer.getvalue(), format="png")
+
     def fingerprint(self) -> str:
         """A reproducibility check: the classifier runs' mean validation loss, to 6 decimals. It moves
         with almost any change to the numerics, even where the error rates do not."""
