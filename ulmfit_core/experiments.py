@@ -225,13 +225,13 @@ def ensure(run: Run, device: str = "auto", progress: bool = False) -> dict:
         return read_json(run.record_path)
     for parent in run.parents:
         ensure(parent, device, progress)
-    started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    started, t0, revision = dt.datetime.now(dt.timezone.utc), time.perf_counter(), git_revision()
     executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier}[run.kind]
     metrics, history, arrays = executor(run, device, progress)
     record = {
         "id": run.id, "kind": run.kind, "scale": run.scale, "config": run.config,
         "parents": [p.id for p in run.parents], "metrics": metrics, "history": history,
-        "provenance": provenance(device, started, time.perf_counter() - t0, history),
+        "provenance": provenance(device, started, time.perf_counter() - t0, history, revision),
     }
     if arrays:
         save_arrays(run.preds_path, **arrays)
@@ -397,8 +397,9 @@ def cpu_name() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-def provenance(device: str, started: dt.datetime, seconds: float, history: list[dict]) -> dict[str, Any]:
-    """Where, when and with what a run was computed."""
+def provenance(device: str, started: dt.datetime, seconds: float, history: list[dict],
+               revision: str) -> dict[str, Any]:
+    """Where, when and with what a run was computed (``revision``: the code's commit when it started)."""
     dev = pick_device(device)
     import spacy  # noqa: PLC0415 — only for its version
     return {
@@ -407,7 +408,7 @@ def provenance(device: str, started: dt.datetime, seconds: float, history: list[
         "cpu_threads": torch.get_num_threads(),
         "started": started.isoformat(timespec="seconds"), "wall_seconds": round(seconds, 2),
         "items_processed": int(sum(h.get("items", 0) for h in history)),
-        "git_revision": git_revision(),
+        "git_revision": revision,
         "versions": {"ulmfit_core": __version__, "python": platform.python_version(),
                      "torch": torch.__version__, "numpy": np.__version__, "spacy": spacy.__version__},
     }
