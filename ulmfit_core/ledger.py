@@ -6,6 +6,9 @@ from pathlib import Path
 from ulmfit_core.fileio import read_json
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
+SHORT = {"01_main_results": "Tables 2–3", "02_low_shot": "Figure 3", "03_pretraining": "Table 4",
+         "04_lm_quality": "Table 5", "05_lm_finetuning": "Table 6", "06_classifier_finetuning": "Table 7",
+         "07_bidirectional": "Bidirectional"}
 
 
 def claim_files(results: Path) -> list[dict]:
@@ -29,7 +32,8 @@ def claims_table(results: Path, scales: dict[str, str]) -> str:
             continue
         for c in f["claims"]:
             e = c["effect"]
-            rows.append(f"| {{doc}}`/chapters/{f['notebook']}` | {c['claim']} | {c['dataset']} | {c['split']} "
+            label = SHORT.get(f["notebook"], f["notebook"])
+            rows.append(f"| {{doc}}`{label} </chapters/{f['notebook']}>` | {c['claim']} | {c['dataset']} | {c['split']} "
                         f"| {_num(c['paper_diff'])} | {_num(e['mean_diff'])} [{_num(e['ci_low'])}, "
                         f"{_num(e['ci_high'])}] | {e['n_seeds']} | **{c['verdict']}** | {f['scale']} |")
     if len(rows) == 2:
