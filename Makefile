@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= smoke
 NB ?= all
 
-.PHONY: setup test nbval book notebooks smoke clean
+.PHONY: setup test nbval book notebooks pack smoke clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-book.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ nbval: $(STAMP)
 ## notebooks: execute the notebooks at a scale (SCALE=smoke|reduced|gpu|paper, NB=all or e.g. "03 07")
 notebooks: $(STAMP)
 	$(BIN)/python -m ulmfit_core.notebooks --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB))
+
+## pack: tokenise a scale's inputs into a folder of token ids (default the gpu scale, into gpu_pack/);
+##       ULMFIT_PACK=gpu_pack make notebooks SCALE=gpu then runs without the data folder
+pack: $(STAMP)
+	$(BIN)/python -m ulmfit_core.pack --scale $(or $(SCALE),gpu) --out $(or $(OUT),gpu_pack)
 
 ## book: build the book from the committed results and print where it is
 book: $(STAMP)

@@ -65,7 +65,7 @@ def ensure_in(folder: Path, seed: int, monkeypatch) -> tuple[dict, dict[str, np.
     return its record and per-example predictions."""
     monkeypatch.setenv("ULMFIT_RESULTS", str(folder / "results"))
     monkeypatch.setenv("ULMFIT_CACHE", str(folder / "cache"))
-    E.task_data.cache_clear()
+    E._task_data.cache_clear()
     run = E.classifier_run(get_scale("smoke"), "trec6", seed, None, variant="from scratch")
     record = E.ensure(run, device="cpu")
     assert run.record_path.is_relative_to(folder) and run.preds_path.exists()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -72,3 +74,21 @@ def test_ensure_records_once_and_never_recomputes(tmp_path, monkeypatch) -> None
     monkeypatch.setattr(experiments, "_do_finetune", refuse)
     monkeypatch.setattr(experiments, "_do_pretrain", refuse)
     assert ensure(clf) == record
+
+
+def test_two_callers_asking_for_one_run_compute_it_once(tmp_path, monkeypatch) -> None:
+    """Notebooks executed side by side share runs: the second caller waits and reads the record."""
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def slow(run, device, progress):
+        calls.append(run.id)
+        time.sleep(0.5)
+        return {"valid_error": 12.5}, [], {}
+
+    monkeypatch.setattr(experiments, "_do_classifier", slow)
+    run = classifier_run(SMOKE, "trec6", 0, None, "from scratch")
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: ensure(run, "cpu"), range(2))
+    assert calls == [run.id] and first == second and first["metrics"] == {"valid_error": 12.5}

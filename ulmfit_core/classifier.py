@@ -55,7 +55,8 @@ class SentenceEncoder(nn.Module):
         # First chunk of each document whose outputs are kept: within its last max_len tokens.
         kept_from = [k + max(0, -(-(n - self.max_len) // bptt)) for n, k in zip(sizes, lead)]
         first = min(kept_from)
-        laid = ids.new_full((ids.size(0), n_chunks * bptt), pad)
+        # The longest document ends last (every other one ends no later), so the last chunk is cut there.
+        laid = ids.new_full((ids.size(0), sizes[0]), pad)
         for row, (src, n, k) in enumerate(zip(order.tolist(), sizes, lead)):
             laid[row, k * bptt: k * bptt + n] = ids[src, :n]
         hidden: Hidden | None = None
@@ -69,7 +70,7 @@ class SentenceEncoder(nn.Module):
             if chunk >= first:
                 out = raw[-1]
                 outputs.append(torch.cat([out, out.new_zeros(ids.size(0) - active, *out.shape[1:])]))
-        positions = torch.arange(first * bptt, n_chunks * bptt, device=ids.device)
+        positions = torch.arange(first * bptt, sizes[0], device=ids.device)
         starts = torch.tensor(kept_from, device=ids.device).unsqueeze(1) * bptt
         mask = (laid[:, first * bptt:] == pad) | (positions.unsqueeze(0) < starts)
         last = torch.tensor([k * bptt + n - 1 - first * bptt for n, k in zip(sizes, lead)], device=ids.device)

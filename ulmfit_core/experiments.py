@@ -9,8 +9,10 @@ checkpoint there. Records and their per-example predictions are written atomical
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import functools
 import hashlib
 import json
@@ -20,7 +22,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +33,7 @@ from ulmfit_core.batching import LMStream, TextDataset, concat_docs
 from ulmfit_core.checkpoint import load_into, load_weights, save_weights
 from ulmfit_core.datasets import (Record, dataset_info, lm_eval_text, load_split, low_shot_subset,
                                   validation_split, wikipedia_articles)
+from ulmfit_core import pack
 from ulmfit_core.fileio import atomic_path, load_arrays, read_json, save_arrays, write_json
 from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
 from ulmfit_core.scales import Scale, TaskScale, get_scale
@@ -129,14 +132,15 @@ def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
 
 
 def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, variant: str = ULMFIT,
-                   n_labelled: int = 0, direction: str = "forward") -> Run:
-    """(c) Classifier fine-tuning (Table 7 ``variant``) from a fine-tuned LM, or from scratch."""
+                   n_labelled: int = 0, direction: str = "forward", changes: dict | None = None) -> Run:
+    """(c) Classifier fine-tuning (Table 7 ``variant``) from a fine-tuned LM, or from scratch;
+    ``changes`` overrides training settings (e.g. ``{"epochs": 12}``) for a tuning run."""
     if variant not in CLASSIFIER_FINETUNING:
         raise ValueError(f"unknown classifier fine-tuning {variant!r}; "
                          f"choose one of {list(CLASSIFIER_FINETUNING)}")
     task = scale.task(dataset)
-    train = TrainConfig(epochs=task.clf_epochs, batch_size=task.batch_size, clip=25.0, seed=seed,
-                        **CLASSIFIER_FINETUNING[variant])
+    settings = {"epochs": task.clf_epochs, **CLASSIFIER_FINETUNING[variant], **(changes or {})}
+    train = TrainConfig(batch_size=task.batch_size, clip=25.0, seed=seed, **settings)
     model = dataclasses.replace(scale.model)  # the paper's classifier dropouts (AWDLSTMConfig defaults)
     direction = lm.config["direction"] if lm else direction
     return Run("classifier", scale.name, {
@@ -173,10 +177,17 @@ class TaskData:
     n_classes: int
 
 
-@functools.lru_cache(maxsize=16)
 def task_data(dataset: str, scale_name: str) -> TaskData:
-    """Return ``dataset`` as ``scale_name`` uses it (stratified caps, the paper's 10% validation split)."""
+    """Return ``dataset`` as ``scale_name`` uses it (stratified caps, the paper's 10% validation split);
+    from the pack when ``$ULMFIT_PACK`` names one."""
+    return _task_data(dataset, scale_name, pack.pack_dir())
+
+
+@functools.lru_cache(maxsize=16)
+def _task_data(dataset: str, scale_name: str, packed: Path | None) -> TaskData:
     task = get_scale(scale_name).task(dataset)
+    if packed is not None:
+        return _packed_task_data(dataset, task)
     full = load_split(dataset, "train")
     kept = low_shot_subset(full, task.n_train, SPLIT_SEED) if task.n_train else full
     train, valid = validation_split(kept, 0.1, SPLIT_SEED)
@@ -190,6 +201,12 @@ def task_data(dataset: str, scale_name: str) -> TaskData:
             used = {id(r) for r in kept}
             extra = [r.text for r in full if id(r) not in used][:task.unlabelled]
     return TaskData(train, valid, test, extra, len(dataset_info(dataset).label_names))
+
+
+def _packed_task_data(dataset: str, task: TaskScale) -> TaskData:
+    parts, n_classes = pack.task_parts(dataset, data_selection(task))
+    records = {part: [Record(t, int(y)) for t, y in zip(texts, labels)] for part, (texts, labels) in parts.items()}
+    return TaskData(records["train"], records["valid"], records["test"], parts["extra"][0], n_classes)
 
 
 def labelled_train(data: TaskData, n_labelled: int) -> list[Record]:
@@ -207,7 +224,10 @@ def docs_for(texts: Sequence[str], vocab: Vocab, name: str, max_tokens: int, dir
 
 
 def wiki_texts(shards: Sequence[int], words: int) -> list[str]:
-    """Wikipedia articles from ``shards``, in order, up to about ``words`` whitespace words (0 = all)."""
+    """Wikipedia articles from ``shards``, in order, up to about ``words`` whitespace words (0 = all)
+    (references into the pack when ``$ULMFIT_PACK`` names one)."""
+    if pack.pack_dir() is not None:
+        return pack.wiki_refs(shards, words)
     out, count = [], 0
     for article in wikipedia_articles(shards):
         if words and count >= words:
@@ -225,6 +245,27 @@ def ensure(run: Run, device: str = "auto", progress: bool = False) -> dict:
         return read_json(run.record_path)
     for parent in run.parents:
         ensure(parent, device, progress)
+    with _claim(run):
+        if run.record_path.exists():  # another process finished it while this one waited
+            return read_json(run.record_path)
+        return _execute(run, device, progress)
+
+
+@contextlib.contextmanager
+def _claim(run: Run) -> Iterator[None]:
+    """Hold an exclusive lock on ``run`` (a lock file beside its cache folder), so that two processes
+    asking for the same run, e.g. two notebooks executed side by side, compute it once."""
+    lock = run.work_dir.with_name(run.work_dir.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _execute(run: Run, device: str, progress: bool) -> dict:
     started, t0, revision = dt.datetime.now(dt.timezone.utc), time.perf_counter(), git_revision()
     executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier}[run.kind]
     metrics, history, arrays = executor(run, device, progress)
@@ -298,11 +339,17 @@ def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
 def wikitext_perplexity(model: LanguageModel, vocab: Vocab, direction: str, device: str = "auto") -> float:
     """Perplexity of ``model`` on the WikiText-103 test articles, over our tokens and vocabulary (words
     outside it count as ``xxunk``), so it is not directly comparable with published word-level figures."""
-    paragraphs = [p for p in lm_eval_text("wikitext103_test_raw").split("\n") if p.strip()]
-    docs = encode(paragraphs, vocab, "wikitext103-test", backward=direction == "backward")
+    docs = encode(wikitext_paragraphs(), vocab, "wikitext103-test", backward=direction == "backward")
     stream = LMStream(concat_docs(docs, None), 16, 70, variable=False)
     dev = pick_device(device)
     return perplexity(lm_loss(model.to(dev), stream, dev))
+
+
+def wikitext_paragraphs() -> list[str]:
+    """The WikiText-103 test articles, one text per paragraph (from the pack when one is set)."""
+    if pack.pack_dir() is not None:
+        return pack.wikitext_refs()
+    return [p for p in lm_eval_text("wikitext103_test_raw").split("\n") if p.strip()]
 
 
 def _lm_texts(run: Run, data: TaskData) -> list[str]:

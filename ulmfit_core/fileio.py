@@ -59,14 +59,15 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
 
 
-def save_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    """Save numeric/string arrays to an ``.npz`` file atomically (no pickled objects)."""
+def save_arrays(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> None:
+    """Save numeric/string arrays to an ``.npz`` file atomically (no pickled objects), deflated if
+    ``compressed``."""
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
             raise TypeError(f"array {name!r} has dtype object, which would need pickle")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            (np.savez_compressed if compressed else np.savez)(fh, **arrays)
 
 
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -16,7 +16,8 @@ from ulmfit_core.batching import TextDataset
 from ulmfit_core.checkpoint import load_into
 from ulmfit_core.classifier import TextClassifier
 from ulmfit_core.tasks import ClassificationTask, LMTask
-from ulmfit_core.tokenize import tokenize_cached
+from ulmfit_core.pack import corpus_of, is_packed
+from ulmfit_core.tokenize import TokenizedCorpus, tokenize_cached
 from ulmfit_core.train import TrainConfig, fit, pick_device
 from ulmfit_core.transfer import encoder_state, match_embeddings
 from ulmfit_core.vocab import Vocab, reverse_docs
@@ -26,7 +27,7 @@ def encode(texts: Sequence[str], vocab: Vocab, name: str, backward: bool = False
            progress: bool = False) -> list[np.ndarray]:
     """Tokenise (cached on disk) and numericalise ``texts``; one id array per document, reversed for a
     backward model (§3.3, "Bidirectional language model")."""
-    corpus = tokenize_cached(texts, name, progress=progress)
+    corpus = tokenized(texts, name, progress)
     ids, offsets = vocab.encode_corpus(corpus)
     if backward:
         ids = reverse_docs(ids, offsets)
@@ -35,7 +36,12 @@ def encode(texts: Sequence[str], vocab: Vocab, name: str, backward: bool = False
 
 def build_vocab(texts: Sequence[str], name: str, max_size: int = 60_000, min_freq: int = 2) -> Vocab:
     """Return the vocabulary of ``texts`` (tokenised through the cache)."""
-    return Vocab.from_corpus(tokenize_cached(texts, name, progress=False), max_size, min_freq)
+    return Vocab.from_corpus(tokenized(texts, name, False), max_size, min_freq)
+
+
+def tokenized(texts: Sequence[str], name: str, progress: bool = False) -> TokenizedCorpus:
+    """``texts`` tokenised through the cache ``name``, or rebuilt from the pack if they are references."""
+    return corpus_of(texts) if is_packed(texts) else tokenize_cached(texts, name, progress=progress)
 
 
 def pretrain_lm(train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,

@@ -2,7 +2,8 @@
 
 - ``smoke``   — toy sizes; all notebooks together run in a few minutes on a 2-core CPU (tests, nbval).
 - ``reduced`` — what a 2-core CPU can really run, in about six CPU-hours for the whole suite.
-- ``gpu``     — the paper's model size and the full local data, about ten minutes on one NVIDIA H100/H200.
+- ``gpu``     — the paper's model size and most of the local data, sized for tens of minutes on one NVIDIA
+  H100/H200 (an estimate from measured training speed; not yet run).
 - ``paper``   — the paper's hyperparameters and full datasets, for a GPU and the downloaded data.
 
 Reasoning behind ``reduced``: on a 2-core CPU the AWD-LSTM language model trains at about 2k
@@ -11,7 +12,14 @@ Pretraining the three LMs (forward, backward, vanilla) on about 3M Wikipedia tok
 about 75 minutes; the rest of the budget goes to LM and classifier fine-tuning, which is why IMDb and
 AG use stratified subsets (IMDb with reviews cut to their first 300 tokens) and the fine-tuning epochs
 are few. The paper's ablation effects are around one point, so TREC-6 and AG (cheap) get three seeds and
-every comparison is paired (same seeds, same validation examples).
+every comparison is paired (same seeds, same validation examples). TREC-6's 12 classifier epochs were
+chosen on validation error (``tune_epochs``; see :func:`ulmfit_core.studies.schedule_choice`): with 8,
+ULMFiT's gradual unfreezing was still underfitting.
+
+Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
+(:mod:`ulmfit_core.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
+8M words of Wikipedia (about 10M tokens, two shards), the full IMDb train and test sets (25k + 25k
+reviews) with 5k of its unlabelled reviews, and every other dataset as the data folder holds it.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ class TaskScale(Config):
     seeds: tuple[int, ...] = (0,)
     low_shot: tuple[int, ...] = ()     # numbers of labelled examples for Figure 3
     unlabelled: int = 0                # extra unlabelled documents for semi-supervised LM fine-tuning
+    tune_epochs: tuple[int, ...] = ()  # classifier epochs compared on validation to choose clf_epochs
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test", "max_tokens", "unlabelled"):
@@ -90,7 +99,7 @@ SCALES: dict[str, Scale] = {
         pretrain_lr=5e-3, pretrain_batch=16, lm_batch=16, bptt=20, max_len_chunks=4,
         tasks=_tasks(
             trec6=TaskScale(n_train=400, n_test=200, lm_epochs=2, clf_epochs=5, batch_size=32,
-                            low_shot=(60,)),
+                            low_shot=(60,), tune_epochs=(5, 8)),
             ag_news_7k6=TaskScale(n_train=300, n_test=200, max_tokens=40, lm_epochs=1, clf_epochs=5,
                                   batch_size=32, low_shot=(60,), unlabelled=300),
             imdb=TaskScale(n_train=200, n_test=100, max_tokens=60, lm_epochs=1, clf_epochs=5, batch_size=32,
@@ -107,8 +116,8 @@ SCALES: dict[str, Scale] = {
         vocab_size=20_000, min_freq=2, wiki_shards=(0,), wiki_words=2_500_000, pretrain_epochs=1,
         pretrain_lr=3e-3, pretrain_batch=64, lm_batch=32, bptt=70, max_len_chunks=5, commit_pretrained=True,
         tasks=_tasks(
-            trec6=TaskScale(lm_epochs=10, clf_epochs=8, batch_size=32, seeds=(0, 1, 2),
-                            low_shot=(100, 500, 1000, 2500)),
+            trec6=TaskScale(lm_epochs=10, clf_epochs=12, batch_size=32, seeds=(0, 1, 2),
+                            low_shot=(100, 500, 1000, 2500), tune_epochs=(8, 12)),
             ag_news_7k6=TaskScale(n_train=3000, max_tokens=80, lm_epochs=4, clf_epochs=6, batch_size=32,
                                   seeds=(0, 1, 2), low_shot=(100, 500, 1000), unlabelled=3600),
             imdb=TaskScale(n_train=2000, n_test=5000, max_tokens=300, lm_epochs=3, clf_epochs=6,
@@ -118,8 +127,8 @@ SCALES: dict[str, Scale] = {
             yelp_full=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32),
         )),
     "gpu": Scale(
-        name="gpu", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, wiki_shards=(0, 1, 2, 3),
-        wiki_words=0, pretrain_epochs=1, pretrain_lr=5e-3, pretrain_batch=128, lm_batch=64, bptt=70,
+        name="gpu", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, wiki_shards=(0, 1),
+        wiki_words=8_000_000, pretrain_epochs=1, pretrain_lr=5e-3, pretrain_batch=128, lm_batch=64, bptt=70,
         max_len_chunks=20,
         tasks=_tasks(
             trec6=TaskScale(lm_epochs=15, clf_epochs=12, batch_size=64, seeds=(0, 1, 2),
@@ -127,7 +136,7 @@ SCALES: dict[str, Scale] = {
             ag_news_7k6=TaskScale(lm_epochs=8, clf_epochs=10, batch_size=64, seeds=(0, 1, 2),
                                   low_shot=(100, 500, 1000, 3000)),
             imdb=TaskScale(lm_epochs=4, clf_epochs=6, batch_size=64, seeds=(0,), max_tokens=700,
-                           low_shot=(100, 1000, 5000), unlabelled=50_000),
+                           low_shot=(100, 1000, 5000), unlabelled=5_000),
             dbpedia_14k=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
             yelp_bi=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
             yelp_full=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),

@@ -1,0 +1,126 @@
+"""Packed inputs: a scale's data as token ids, read instead of the data folder, with the same results."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ulmfit_core import experiments, pack
+from ulmfit_core.experiments import classifier_run, ensure, task_data, wiki_texts, wikitext_paragraphs
+from ulmfit_core.fileio import read_json, write_json
+from ulmfit_core.pipeline import tokenized
+from ulmfit_core.scales import get_scale
+from ulmfit_core.settings import data_dir
+from ulmfit_core.tokenize import TokenizedCorpus, tokenize_cached
+
+SMOKE = get_scale("smoke")
+DATA = data_dir()
+
+
+@pytest.fixture(scope="module")
+def smoke_pack(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A smoke-scale pack of TREC-6 (with the smoke Wikipedia selection and the WikiText-103 test set)."""
+    folder = tmp_path_factory.mktemp("pack")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ULMFIT_CACHE", str(folder.parent / "cache"))
+        mp.delenv(pack.PACK_ENV, raising=False)
+        pack.build_pack("smoke", folder / "p", ["trec6"], progress=False)
+    return folder / "p"
+
+
+def same(a: TokenizedCorpus, b: TokenizedCorpus) -> None:
+    assert a.words == b.words
+    for name in ("counts", "ids", "offsets"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def online_and_packed(monkeypatch: pytest.MonkeyPatch, folder: Path, get):
+    """``get()`` from the data folder, then from the pack with no data folder at all."""
+    monkeypatch.delenv(pack.PACK_ENV, raising=False)
+    monkeypatch.setenv("ULMFIT_DATA", str(DATA))
+    online = get()
+    monkeypatch.setenv(pack.PACK_ENV, str(folder))
+    monkeypatch.setenv("ULMFIT_DATA", str(folder / "no-data-here"))   # the data folder is never read
+    return online, get()
+
+
+def test_packed_task_data_matches_the_data_folder(smoke_pack, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path))
+    online, packed = online_and_packed(monkeypatch, smoke_pack, lambda: task_data("trec6", "smoke"))
+    assert packed.n_classes == online.n_classes == 6
+    for part in ("train", "valid", "test"):
+        a, b = getattr(online, part), getattr(packed, part)
+        assert [r.label for r in a] == [r.label for r in b]
+        assert all(pack.is_packed([r.text]) for r in b)
+        same(tokenize_cached([r.text for r in a], "t", progress=False), tokenized([r.text for r in b], "t"))
+
+
+def test_references_rebuild_any_selection_exactly(smoke_pack, monkeypatch, tmp_path) -> None:
+    """Word order, counts and ids as tokenising the texts would give: subsets, reordering, two corpora."""
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path))
+
+    def pick():
+        data = task_data("trec6", "smoke")
+        return [data.train[i].text for i in (7, 3, 99, 3)] + [r.text for r in data.valid[:20]]
+
+    online, packed = online_and_packed(monkeypatch, smoke_pack, pick)
+    same(tokenize_cached(online, "x", progress=False), tokenized(packed, "x"))
+    for get in (lambda: wiki_texts(SMOKE.wiki_shards, SMOKE.wiki_words), wikitext_paragraphs):
+        online, packed = online_and_packed(monkeypatch, smoke_pack, get)
+        assert len(online) == len(packed)
+        same(tokenize_cached(online, "w", progress=False), tokenized(packed, "w"))
+
+
+@pytest.mark.slow
+def test_a_run_from_the_pack_gives_the_same_record(smoke_pack, monkeypatch, tmp_path) -> None:
+    run = classifier_run(SMOKE, "trec6", 0, None, "from scratch")
+
+    def record(where: str) -> dict:
+        monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / where / "results"))
+        monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / where / "cache"))
+        return ensure(run, "cpu")
+
+    monkeypatch.delenv(pack.PACK_ENV, raising=False)
+    monkeypatch.setenv("ULMFIT_DATA", str(DATA))
+    online = record("online")
+    monkeypatch.setenv(pack.PACK_ENV, str(smoke_pack))
+    monkeypatch.setenv("ULMFIT_DATA", str(tmp_path / "no-data-here"))
+    packed = record("packed")
+    untimed = [{k: v for k, v in h.items() if k not in ("seconds", "items_per_s")} for h in online["history"]]
+    assert packed["metrics"] == online["metrics"]
+    assert [{k: h[k] for k in untimed[0]} for h in packed["history"]] == untimed
+    assert not (tmp_path / "packed" / "cache" / "tokens").exists()   # nothing was tokenised
+
+
+def test_a_changed_file_or_selection_is_refused(smoke_pack, monkeypatch, tmp_path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_pack, copy)
+    monkeypatch.setenv(pack.PACK_ENV, str(copy))
+    with open(copy / "trec6-test.npz", "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\xff\xff")
+    with pytest.raises(ValueError, match=r"trec6-test\.npz: SHA-256 differs"):
+        task_data("trec6", "smoke")
+    with pytest.raises(KeyError, match="no dataset 'imdb'"):
+        task_data("imdb", "smoke")
+    with pytest.raises(ValueError, match="Wikipedia packed as"):
+        wiki_texts((0, 1), 0)
+    with pytest.raises(ValueError, match="mixes packed references and raw texts"):
+        pack.is_packed(pack.refs("trec6-train", 1) + ["a question?"])
+    manifest = read_json(copy / "manifest.json")
+    manifest["datasets"]["trec6"]["selection"]["n_train"] = 10
+    write_json(tmp_path / "other" / "manifest.json", manifest)
+    monkeypatch.setenv(pack.PACK_ENV, str(tmp_path / "other"))
+    with pytest.raises(ValueError, match=r"manifest\.json: trec6 was packed with selection"):
+        task_data("trec6", "smoke")
+    monkeypatch.setenv(pack.PACK_ENV, str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="no pack manifest"):
+        task_data("trec6", "smoke")
+
+
+def test_building_a_pack_needs_the_data_folder(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(pack.PACK_ENV, str(tmp_path))
+    with pytest.raises(RuntimeError, match="unset"):
+        pack.build_pack("smoke", tmp_path / "p", ["trec6"])
