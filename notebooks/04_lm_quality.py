@@ -49,7 +49,8 @@ study.image()
 # outside it count as `xxunk`, which makes the task easier), after pretraining on far less Wikipedia text
 # than WikiText-103's 103M tokens. The published word-level figures below them were trained on all of
 # WikiText-103 with its 267k-word vocabulary: they show the scale of a well-trained LM, not a number ours
-# should match.
+# should match. Which of our two forward LMs is the better one is not given: after a single epoch on a
+# few million tokens, dropout can cost more than it protects against, and the table shows which it is here.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -92,3 +92,17 @@ def test_two_callers_asking_for_one_run_compute_it_once(tmp_path, monkeypatch) -
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(lambda _: ensure(run, "cpu"), range(2))
     assert calls == [run.id] and first == second and first["metrics"] == {"valid_error": 12.5}
+
+
+def test_from_scratch_trains_for_its_own_validated_epochs() -> None:
+    """TREC-6 at reduced: validation chose 12 epochs for ULMFiT (and every Table 7 row) and 8 from scratch."""
+    reduced = get_scale("reduced")
+    epochs = lambda run: run.config["train"]["epochs"]  # noqa: E731
+    assert epochs(classifier_run(reduced, "trec6", 0, None, "from scratch")) == 8
+    assert epochs(ulmfit_runs(reduced, "trec6", 0)[2]) == 12
+    assert epochs(classifier_run(reduced, "trec6", 0, None, "full")) == 12
+    assert epochs(classifier_run(reduced, "imdb", 0, None, "from scratch")) == reduced.task("imdb").clf_epochs
+    tuned = classifier_run(reduced, "trec6", 0, None, "from scratch", changes={"epochs": 12, "lr": 2e-3})
+    assert (epochs(tuned), tuned.config["train"]["lr"]) == (12, 2e-3)
+    assert classifier_run(reduced, "trec6", 0, None, "from scratch", changes={"epochs": 8}).id == \
+        classifier_run(reduced, "trec6", 0, None, "from scratch").id

@@ -139,7 +139,8 @@ def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, varian
         raise ValueError(f"unknown classifier fine-tuning {variant!r}; "
                          f"choose one of {list(CLASSIFIER_FINETUNING)}")
     task = scale.task(dataset)
-    settings = {"epochs": task.clf_epochs, **CLASSIFIER_FINETUNING[variant], **(changes or {})}
+    epochs = task.scratch_epochs if variant == "from scratch" and task.scratch_epochs else task.clf_epochs
+    settings = {"epochs": epochs, **CLASSIFIER_FINETUNING[variant], **(changes or {})}
     train = TrainConfig(batch_size=task.batch_size, clip=25.0, seed=seed, **settings)
     model = dataclasses.replace(scale.model)  # the paper's classifier dropouts (AWDLSTMConfig defaults)
     direction = lm.config["direction"] if lm else direction

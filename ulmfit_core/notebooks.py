@@ -38,9 +38,10 @@ def executed_path(source: Path, scale: str) -> Path:
     return SOURCES / "executed" / scale / f"{source.stem}.ipynb"
 
 
-def execute(source: Path, scale: str, device: str = "auto", datasets: Sequence[str] | None = None) -> Path:
-    """Run one notebook source at ``scale`` (on ``datasets``, default the notebook's) with papermill;
-    return the executed notebook's path."""
+def execute(source: Path, scale: str, device: str = "auto", datasets: Sequence[str] | None = None,
+            seeds: Sequence[int] | None = None) -> Path:
+    """Run one notebook source at ``scale`` (on ``datasets`` and ``seeds``, default the notebook's and
+    the scale's) with papermill; return the executed notebook's path."""
     get_scale(scale)
     notebook = jupytext.read(source)
     out = executed_path(source, scale)
@@ -48,7 +49,8 @@ def execute(source: Path, scale: str, device: str = "auto", datasets: Sequence[s
     with atomic_path(out.with_suffix(".input.ipynb")) as tmp_in, atomic_path(out) as tmp_out:
         nbformat.write(notebook, tmp_in)
         papermill.execute_notebook(str(tmp_in), str(tmp_out), parameters={"scale": scale, "device": device,
-                                                                     "datasets": list(datasets) if datasets else None},
+                                                                     "datasets": list(datasets) if datasets else None,
+                                                                     "seeds": list(seeds) if seeds else None},
                                    kernel_name="python3", cwd=str(SOURCES), progress_bar=False)
         _drop_papermill_metadata(tmp_out)
     out.with_suffix(".input.ipynb").unlink(missing_ok=True)
@@ -72,10 +74,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="notebook names or numbers (default: all)")
     parser.add_argument("--datasets", nargs="*", help="datasets (default: each notebook's own)")
+    parser.add_argument("--seeds", nargs="*", type=int, help="seeds (default: the scale's for each dataset)")
     args = parser.parse_args(argv)
     for source in sources(args.only):
         t0 = time.perf_counter()
-        out = execute(source, args.scale, args.device, args.datasets)
+        out = execute(source, args.scale, args.device, args.datasets, args.seeds)
         print(f"{source.stem}: {time.perf_counter() - t0:.0f} s -> {out.relative_to(REPO_ROOT)}", flush=True)
 
 

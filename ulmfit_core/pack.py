@@ -179,7 +179,7 @@ def _sha256(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ building
 
 def build_pack(scale_name: str, out: str | os.PathLike, datasets: Sequence[str] | None = None,
-               progress: bool = True) -> dict:
+               progress: bool = True, n_workers: int | None = None) -> dict:
     """Tokenise what ``scale_name`` reads (from the data folder) into a pack at ``out``; return the
     manifest. Token caches are shared with the runner, so building after running costs little."""
     from ulmfit_core import experiments  # noqa: PLC0415 — the runner reads packs; building uses its selections
@@ -190,7 +190,7 @@ def build_pack(scale_name: str, out: str | os.PathLike, datasets: Sequence[str] 
     files: dict[str, str] = {}
 
     def put(name: str, cache_name: str, texts: Sequence[str], labels: Sequence[int]) -> int:
-        corpus = tokenize_cached(texts, cache_name, progress=progress)
+        corpus = tokenize_cached(texts, cache_name, n_workers=n_workers, progress=progress)
         path = out / f"{name}.npz"
         save_arrays(path, compressed=True, labels=np.asarray(labels, dtype=np.int64), **corpus.to_arrays())
         files[path.name] = _sha256(path)
@@ -225,8 +225,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scale", default="gpu")
     parser.add_argument("--out", default="gpu_pack", help="pack folder (default: gpu_pack, git-ignored)")
     parser.add_argument("--datasets", nargs="*", help="datasets (default: every dataset of the scale)")
+    parser.add_argument("--workers", type=int, help="tokeniser processes (default: one per CPU core)")
     args = parser.parse_args(argv)
-    data = build_pack(args.scale, args.out, args.datasets)
+    data = build_pack(args.scale, args.out, args.datasets, n_workers=args.workers)
     print(f"{args.out}: {len(data['files'])} files, {data['bytes'] / 2**20:.1f} MiB")
 
 

@@ -413,7 +413,8 @@ def schedule_choice(scale_name: str, dataset: str = "trec6", seed: int = 0,
             rows.append({"arm": variant, "epochs": n, "peak rate": paper_lr * mult,
                          "valid error (%)": round(record["metrics"]["valid_error"], 2),
                          "final train loss": round(record["history"][-1]["train_loss"], 3),
-                         "used at this scale": "yes" if (n, mult) == (task.clf_epochs, 1.0) else ""})
+                         "used at this scale": "yes" if run.id == classifier_run(scale, dataset, seed, parent,
+                                                                                 variant).id else ""})
     return pd.DataFrame(rows)
 
 
