@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import importlib.metadata
 import os
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ulmfit_core.download import file_sha256
 from ulmfit_core.fileio import load_arrays, read_json, save_arrays, write_json
 from ulmfit_core.scales import get_scale
 from ulmfit_core.tokenize import RULES_VERSION, SPECIAL_TOKENS, TokenizedCorpus, tokenize_cached
@@ -34,7 +34,7 @@ from ulmfit_core.tokenize import RULES_VERSION, SPECIAL_TOKENS, TokenizedCorpus,
 PACK_ENV = "ULMFIT_PACK"
 PARTS = ("train", "valid", "test", "extra")
 WIKI, WIKITEXT = "wikipedia", "wikitext103-test"
-_PREFIX = "\x00pack:"   # a reference can never be a real text: the data layer has no NUL characters
+_PREFIX = "\x00pack:"   # a text that starts with this NUL-led marker is a reference, not a raw text
 
 
 def pack_dir() -> Path | None:
@@ -80,7 +80,7 @@ def packed_corpus(folder: Path, name: str) -> tuple[TokenizedCorpus, np.ndarray]
     path = folder / f"{name}.npz"
     if expected is None or not path.is_file():
         raise FileNotFoundError(f"{path}: not in the pack (it holds {sorted(manifest(folder)['files'])})")
-    if _sha256(path) != expected:
+    if file_sha256(path) != expected:
         raise ValueError(f"{path}: SHA-256 differs from the pack manifest; the file was changed or damaged")
     arrays = load_arrays(path)
     return TokenizedCorpus.from_arrays(arrays, path), arrays["labels"]
@@ -168,14 +168,6 @@ def _shared_words(folder: Path, names: tuple[str, ...]) -> tuple[list[str], dict
     return list(stoi), maps
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------ building
 
 def build_pack(scale_name: str, out: str | os.PathLike, datasets: Sequence[str] | None = None,
@@ -193,7 +185,7 @@ def build_pack(scale_name: str, out: str | os.PathLike, datasets: Sequence[str] 
         corpus = tokenize_cached(texts, cache_name, n_workers=n_workers, progress=progress)
         path = out / f"{name}.npz"
         save_arrays(path, compressed=True, labels=np.asarray(labels, dtype=np.int64), **corpus.to_arrays())
-        files[path.name] = _sha256(path)
+        files[path.name] = file_sha256(path)
         return len(corpus)
 
     entries = {}

@@ -16,8 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ulmfit_core.ensemble import ensemble
-from ulmfit_core.experiments import (ULMFIT, Run, classifier_run, ensure, finetune_run,
-                                     predictions, pretrain_run, task_data, ulmfit_runs)
+from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
+                                     finetune_run, predictions, pretrain_run, task_data, ulmfit_runs)
 from ulmfit_core.fileio import write_json
 from ulmfit_core.paper import paper_numbers, paper_value
 from ulmfit_core.scales import Scale, get_scale
@@ -353,8 +353,6 @@ def classifier_finetuning(scale_name: str, datasets: Sequence[str] | None = None
                           seeds: Sequence[int] | None = None, device: str = "auto") -> Study:
     """Table 7 (every classifier fine-tuning method) and Figure 4 (validation error per epoch of 'full'
     and ULMFiT, with and without LM fine-tuning)."""
-    from ulmfit_core.experiments import CLASSIFIER_FINETUNING  # noqa: PLC0415
-
     def make(variant: str) -> Callable[[Scale, str, int], Run]:
         if variant == "from scratch":
             return lambda sc, ds, seed: classifier_run(sc, ds, seed, None, variant)
@@ -397,8 +395,6 @@ def schedule_choice(scale_name: str, dataset: str = "trec6", seed: int = 0,
     over the scale's ``tune_epochs`` and peak rates (multiples of the paper's). The paper trains up to
     50 epochs; short CPU schedules can leave gradual unfreezing underfitted, so the scale's epochs are
     chosen on this table. Test error plays no part and is not shown."""
-    from ulmfit_core.experiments import CLASSIFIER_FINETUNING  # noqa: PLC0415
-
     scale = get_scale(scale_name)
     task = scale.task(dataset)
     epochs = task.tune_epochs or (task.clf_epochs,)
