@@ -35,6 +35,21 @@ def test_adding_a_seed_or_a_low_shot_size_keeps_run_names() -> None:
     assert ulmfit_runs(fewer, "trec6", 0)[2].id != ulmfit_runs(SMOKE, "trec6", 0)[2].id
 
 
+def test_lm_runs_on_the_same_text_are_one_run() -> None:
+    """Semi-supervised LMs see every training text whatever the number of labels; supervised ones on all
+    the labels are the task's LM where the scale adds no unlabelled text (TREC-6), and differ where it does."""
+    pre = pretrain_run(SMOKE)
+    task_lm = finetune_run(SMOKE, "trec6", 0, pre)
+    assert finetune_run(SMOKE, "trec6", 0, pre, n_labelled=60).id == task_lm.id
+    assert finetune_run(SMOKE, "trec6", 0, pre, lm_text="labelled").id == task_lm.id
+    assert finetune_run(SMOKE, "trec6", 0, pre, n_labelled=60, lm_text="labelled").id != task_lm.id
+    assert SMOKE.task("imdb").unlabelled
+    assert (finetune_run(SMOKE, "imdb", 0, pre, lm_text="labelled").id
+            != finetune_run(SMOKE, "imdb", 0, pre).id)
+    with pytest.raises(ValueError, match="unknown LM text"):
+        finetune_run(SMOKE, "trec6", 0, pre, lm_text="all")
+
+
 def test_unknown_variant_and_scale_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown classifier fine-tuning"):
         classifier_run(SMOKE, "trec6", 0, None, "freeze")

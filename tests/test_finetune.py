@@ -12,6 +12,7 @@ from ulmfit_core.classifier import TextClassifier
 from ulmfit_core.finetune import Stage, freeze_to, stages_for
 from ulmfit_core.tasks import ClassificationTask
 from ulmfit_core.train import TrainConfig, fit
+from wrapped_task import Wrapped
 
 VOCAB, N_GROUPS = 50, 5
 
@@ -66,20 +67,12 @@ def test_freeze_to_sets_requires_grad_by_group():
 # ---------------------------------------------------------------- strategies inside fit
 
 
-class Snapshots:
+class Snapshots(Wrapped):
     """A classification task that records every layer group's weights after each epoch (in ``evaluate``)."""
 
     def __init__(self, task: ClassificationTask) -> None:
-        self.task, self.states = task, []
-
-    def batches(self, epoch):
-        return self.task.batches(epoch)
-
-    def n_batches(self, epoch):
-        return self.task.n_batches(epoch)
-
-    def loss(self, model, batch):
-        return self.task.loss(model, batch)
+        super().__init__(task)
+        self.states = []
 
     def evaluate(self, model):
         self.states.append([[p.detach().clone() for p in g] for g in model.layer_groups()])

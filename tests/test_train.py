@@ -16,6 +16,7 @@ from ulmfit_core.classifier import TextClassifier
 from ulmfit_core.schedules import cosine, slanted_triangular
 from ulmfit_core.tasks import ClassificationTask, LMTask, classification_metrics, predict
 from ulmfit_core.train import TrainConfig, TrainingDiverged, fit, make_optimizer
+from wrapped_task import Wrapped
 
 VOCAB = 50
 CPU = torch.device("cpu")
@@ -49,26 +50,6 @@ def clf_task(n_train: int = 16) -> ClassificationTask:
     labels = rng.integers(0, 3, n_train + 6)
     return ClassificationTask(TextDataset(docs[:n_train], labels[:n_train]),
                               TextDataset(docs[n_train:], labels[n_train:]), batch_size=4, seed=2)
-
-
-class Wrapped:
-    """Delegates to a task; subclasses override one method. ``epoch`` is the epoch being trained."""
-
-    def __init__(self, task) -> None:
-        self.task, self.epoch = task, -1
-
-    def batches(self, epoch):
-        self.epoch = epoch
-        return self.task.batches(epoch)
-
-    def n_batches(self, epoch):
-        return self.task.n_batches(epoch)
-
-    def loss(self, model, batch):
-        return self.task.loss(model, batch)
-
-    def evaluate(self, model):
-        return self.task.evaluate(model)
 
 
 # ---------------------------------------------------------------- discriminative fine-tuning (eq. 2)

@@ -111,12 +111,20 @@ def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
                  variant: str = "full + discr + stlr", n_labelled: int = 0, lm_text: str = "task") -> Run:
     """(b) Target LM fine-tuning (Table 6 ``variant``), from ``pretrained`` or from random weights.
 
-    ``lm_text``: ``task`` — the labelled training texts plus the scale's unlabelled extra;
-    ``labelled`` — only the ``n_labelled`` labelled texts (Figure 3, supervised ULMFiT).
+    ``lm_text``: ``task`` — every training text plus the scale's unlabelled extra, whatever
+    ``n_labelled`` is (Figure 3, semi-supervised ULMFiT); ``labelled`` — only the ``n_labelled``
+    labelled texts (Figure 3, supervised ULMFiT). The configuration names the text the LM really sees,
+    so runs that would train on the same text are one run.
     """
     if variant not in LM_FINETUNING:
         raise ValueError(f"unknown LM fine-tuning {variant!r}; choose one of {list(LM_FINETUNING)}")
+    if lm_text not in ("task", "labelled"):
+        raise ValueError(f"unknown LM text {lm_text!r}; choose 'task' or 'labelled'")
     task = scale.task(dataset)
+    if lm_text == "labelled" and not n_labelled and not task.unlabelled:
+        lm_text = "task"            # all the labelled texts and no extra: the task's text
+    if lm_text == "task":
+        n_labelled = 0
     changes = LM_FINETUNING[variant]
     train = None if changes is None else TrainConfig(
         epochs=task.lm_epochs, lr=scale.lm_lr, batch_size=scale.lm_batch, clip=0.3, seed=seed,
@@ -355,10 +363,9 @@ def wikitext_paragraphs() -> list[str]:
 
 def _lm_texts(run: Run, data: TaskData) -> list[str]:
     cfg = run.config
-    labelled = [r.text for r in labelled_train(data, cfg["n_labelled"])]
     if cfg["lm_text"] == "labelled":
-        return labelled
-    return [r.text for r in data.train] + data.extra_text if cfg["n_labelled"] else labelled + data.extra_text
+        return [r.text for r in labelled_train(data, cfg["n_labelled"])]
+    return [r.text for r in data.train] + data.extra_text
 
 
 def _do_finetune(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:

@@ -23,32 +23,40 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 def claims_table(results: Path, scales: dict[str, str]) -> str:
-    """A Markdown table of every claim checked at the scale each chapter shows (``scales``: notebook ->
-    scale). Differences are in percentage points of error, arm b minus arm a (negative = lower error)."""
-    rows = ["| chapter | claim | dataset | error | paper | ours [95% CI] | seeds | verdict | scale |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for f in claim_files(results):
-        if scales.get(f["notebook"]) != f["scale"]:
-            continue
+    """Markdown: one section per chapter, in notebook order, with a table of every claim it checks at the
+    scale the chapter shows (``scales``: notebook -> scale). Differences are in percentage points of
+    error, arm b minus arm a (negative = lower error)."""
+    files = sorted((f for f in claim_files(results) if scales.get(f["notebook"]) == f["scale"]),
+                   key=lambda f: f["notebook"])
+    sections = []
+    for f in files:
+        label = SHORT.get(f["notebook"], f["notebook"])
+        rows = [f"## {label}: {f['notebook'][3:].replace('_', ' ')}", "",
+                f"{{doc}}`Chapter </chapters/{f['notebook']}>`, `{f['scale']}` scale, "
+                f"{', '.join(f'{n} {v}' for v, n in _counts(f['claims']).items())}.", "",
+                "| claim | dataset | error | paper | ours [95% CI] | seeds | verdict |",
+                "|---|---|---|---|---|---|---|"]
         for c in f["claims"]:
             e = c["effect"]
-            label = SHORT.get(f["notebook"], f["notebook"])
-            rows.append(f"| {{doc}}`{label} </chapters/{f['notebook']}>` | {c['claim']} | {c['dataset']} | {c['split']} "
-                        f"| {_num(c['paper_diff'])} | {_num(e['mean_diff'])} [{_num(e['ci_low'])}, "
-                        f"{_num(e['ci_high'])}] | {e['n_seeds']} | **{c['verdict']}** | {f['scale']} |")
-    if len(rows) == 2:
-        rows.append("| — | no claim has been checked yet | | | | | | | |")
-    return "\n".join(rows) + "\n"
+            rows.append(f"| {c['claim']} | {c['dataset']} | {c['split']} | {_num(c['paper_diff'])} "
+                        f"| {_num(e['mean_diff'])} [{_num(e['ci_low'])}, {_num(e['ci_high'])}] "
+                        f"| {e['n_seeds']} | **{c['verdict']}** |")
+        sections.append("\n".join(rows) + "\n")
+    return "\n".join(sections) if sections else "No claim has been checked yet.\n"
+
+
+def _counts(claims: list[dict]) -> dict[str, int]:
+    """How many of ``claims`` hold, are contradicted or inconclusive."""
+    counts = {"holds": 0, "contradicted": 0, "inconclusive": 0}
+    for c in claims:
+        counts[c["verdict"]] += 1
+    return counts
 
 
 def verdict_counts(results: Path, scales: dict[str, str]) -> dict[str, int]:
     """How many claims hold, are contradicted or inconclusive, over the chapters shown."""
-    counts = {"holds": 0, "contradicted": 0, "inconclusive": 0}
-    for f in claim_files(results):
-        if scales.get(f["notebook"]) == f["scale"]:
-            for c in f["claims"]:
-                counts[c["verdict"]] += 1
-    return counts
+    return _counts([c for f in claim_files(results) if scales.get(f["notebook"]) == f["scale"]
+                    for c in f["claims"]])
 
 
 def time_table(results: Path) -> str:
