@@ -24,7 +24,7 @@ def test_claims_table_has_a_section_per_chapter_in_notebook_order_at_the_scale_s
     _write(tmp_path, "reduced", "03_pretraining", [_claim("holds", -8.0), _claim("inconclusive", 0.2)])
     _write(tmp_path, "smoke", "03_pretraining", [_claim("contradicted", 9.0)])
     text = ledger.claims_table(tmp_path, {"03_pretraining": "reduced", "05_lm_finetuning": "smoke"})
-    assert text.index("## Table 4: pretraining") < text.index("## Table 6: lm finetuning")
+    assert text.index("## Table 4: pretraining") < text.index("## Table 6: LM fine-tuning")
     assert "`reduced` scale, 1 holds, 0 contradicted, 1 inconclusive." in text
     assert "| a − b (holds) | trec6 | valid | −1.00 | −8.00 [−9.00, −7.00] | 3 | **holds** |" in text
     assert "contradicted)" not in text            # the smoke run of a chapter shown at reduced
