@@ -6,12 +6,10 @@ from pathlib import Path
 from ulmfit_core.fileio import read_json
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
-SHORT = {"01_main_results": "Tables 2–3", "02_low_shot": "Figure 3", "03_pretraining": "Table 4",
-         "04_lm_quality": "Table 5", "05_lm_finetuning": "Table 6", "06_classifier_finetuning": "Table 7",
-         "07_bidirectional": "Bidirectional"}
-TOPIC = {"01_main_results": "main results", "02_low_shot": "low-shot learning", "03_pretraining": "pretraining",
-         "04_lm_quality": "language-model quality", "05_lm_finetuning": "LM fine-tuning",
-         "06_classifier_finetuning": "classifier fine-tuning", "07_bidirectional": "forward and backward"}
+TITLE = {"01_main_results": "Tables 2–3: main results", "02_low_shot": "Figure 3: low-shot learning",
+         "03_pretraining": "Table 4: pretraining", "04_lm_quality": "Table 5: language-model quality",
+         "05_lm_finetuning": "Table 6: LM fine-tuning", "06_classifier_finetuning": "Table 7: classifier fine-tuning",
+         "07_bidirectional": "Bidirectional: forward and backward"}   # the ledger's section heading per notebook
 
 
 def claim_files(results: Path) -> list[dict]:
@@ -33,8 +31,7 @@ def claims_table(results: Path, scales: dict[str, str]) -> str:
                    key=lambda f: f["notebook"])
     sections = []
     for f in files:
-        label = SHORT.get(f["notebook"], f["notebook"])
-        rows = [f"## {label}: {TOPIC.get(f['notebook'], f['notebook'])}", "",
+        rows = [f"## {TITLE.get(f['notebook'], f['notebook'])}", "",
                 f"{{doc}}`Chapter </chapters/{f['notebook']}>`, `{f['scale']}` scale, "
                 f"{', '.join(f'{n} {v}' for v, n in _counts(f['claims']).items())}.", "",
                 "| claim | dataset | error | paper | ours [95% CI] | seeds | verdict |",
