@@ -69,7 +69,7 @@ def _git_revision() -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("ULMFIT_REVISION", "unknown")  # a copy of the code without its git history
 
 
 def _provenance(load_start: tuple[float, float, float]) -> dict[str, Any]:

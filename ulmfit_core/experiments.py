@@ -426,8 +426,12 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
 
 # ------------------------------------------------------------------------------------ provenance
 
+REVISION_ENV = "ULMFIT_REVISION"
+
+
 def git_revision() -> str:
-    """The repository's commit, with ``+dirty`` when tracked files differ from it."""
+    """The repository's commit, with ``+dirty`` when tracked files differ from it; where the code was
+    copied without its git history, the commit named by ``ULMFIT_REVISION`` (else ``unknown``)."""
     root = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -436,7 +440,7 @@ def git_revision() -> str:
                                cwd=root, capture_output=True, text=True).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get(REVISION_ENV, "unknown")
 
 
 def cpu_name() -> str:
@@ -456,7 +460,6 @@ def provenance(device: str, started: dt.datetime, seconds: float, history: list[
                revision: str) -> dict[str, Any]:
     """Where, when and with what a run was computed (``revision``: the code's commit when it started)."""
     dev = pick_device(device)
-    import spacy  # noqa: PLC0415 — only for its version
     return {
         "device": dev.type,
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
@@ -465,7 +468,7 @@ def provenance(device: str, started: dt.datetime, seconds: float, history: list[
         "items_processed": int(sum(h.get("items", 0) for h in history)),
         "git_revision": revision,
         "versions": {"ulmfit_core": __version__, "python": platform.python_version(),
-                     "torch": torch.__version__, "numpy": np.__version__, "spacy": spacy.__version__},
+                     "torch": torch.__version__, "numpy": np.__version__, "spacy": pack.installed_version("spacy")},
     }
 
 

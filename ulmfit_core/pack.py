@@ -66,11 +66,21 @@ def manifest(folder: Path) -> dict:
         raise FileNotFoundError(f"{path}: no pack manifest (set {PACK_ENV} to a folder made by "
                                 f"`python -m ulmfit_core.pack`)")
     data = read_json(path)
-    spacy_version = importlib.metadata.version("spacy")
-    if data.get("rules_version") != RULES_VERSION or data.get("spacy_version") != spacy_version:
+    spacy_version = installed_version("spacy")
+    stale_spacy = spacy_version is not None and data.get("spacy_version") != spacy_version
+    if data.get("rules_version") != RULES_VERSION or stale_spacy:
         raise ValueError(f"{path}: packed with tokeniser rules {data.get('rules_version')} and spaCy "
                          f"{data.get('spacy_version')}, but this code has {RULES_VERSION} and {spacy_version}")
     return data
+
+
+def installed_version(package: str) -> str | None:
+    """``package``'s installed version, or None where it is not installed. A pack needs no spaCy where it
+    is read: its token ids are final, so only a machine that has spaCy can tokenise differently."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 @functools.lru_cache(maxsize=32)
