@@ -5,13 +5,15 @@
   book builds with warnings as errors whether or not the chapter notebooks have been generated.
 * ``chapters/NN_topic.ipynb`` are copies of the executed notebooks (``notebooks/executed/<scale>/``),
   each at the largest scale it was run at;
-* ``generated/claims_table.md`` (the claims ledger, included by ``claims.md``) and
-  ``generated/time_table.md`` (included by ``reproduce.md``) are written from the run records.
+* ``generated/claims_table.md`` (the claims ledger, included by ``claims.md``),
+  ``generated/time_table.md`` (included by ``reproduce.md``) and ``generated/gpu_runs.md`` (included by
+  ``gpu.md``) are written from the run records.
 
 Run as ``python book/prepare_book.py`` (``scripts/build_book.sh`` does); prints the files written.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import yaml
 
 from ulmfit_core.benchreport import performance_tables
 from ulmfit_core.fileio import write_bytes, write_text
-from ulmfit_core.ledger import SCALE_ORDER, claims_table, time_table, verdict_counts
+from ulmfit_core.ledger import SCALE_ORDER, claim_files, claims_table, recorded_runs, time_table, verdict_counts
 from ulmfit_core.settings import REPO_ROOT, results_dir
 
 BOOK_DIR = Path(__file__).resolve().parent
@@ -28,6 +30,7 @@ TEMPLATE_NAME = "_toc.template.yml"
 TOC_NAME = "_toc.yml"
 CLAIMS_TABLE = Path("generated") / "claims_table.md"
 TIME_TABLE = Path("generated") / "time_table.md"
+GPU_RUNS = Path("generated") / "gpu_runs.md"
 EXECUTED = REPO_ROOT / "notebooks" / "executed"
 
 TOC_HEADER = (
@@ -116,10 +119,18 @@ def write_generated(book_dir: Path, shown: dict[str, str], results: Path) -> lis
                       + claims_table(results, shown),
         TIME_TABLE: time_table(results),
         Path("generated") / "performance_table.md": performance_tables(REPO_ROOT / "bench" / "results"),
+        GPU_RUNS: gpu_runs(results),
     }
     for rel, text in files.items():
         write_text(book_dir / rel, text)
     return [book_dir / rel for rel in files]
+
+
+def gpu_runs(results: Path) -> str:
+    """The ``gpu`` page's tables: every run recorded at that scale, then the claims checked there."""
+    checked = {f["notebook"]: "gpu" for f in claim_files(results) if f["scale"] == "gpu"}
+    claims = claims_table(results, checked) if checked else "No claim has been checked at this scale.\n"
+    return recorded_runs(results, "gpu") + "\n## Claims checked at this scale\n\n" + re.sub(r"(?m)^## ", "### ", claims)
 
 
 def main(argv: list[str] | None = None) -> int:

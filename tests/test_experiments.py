@@ -121,3 +121,15 @@ def test_from_scratch_trains_for_its_own_validated_epochs() -> None:
     assert (epochs(tuned), tuned.config["train"]["lr"]) == (12, 2e-3)
     assert classifier_run(reduced, "trec6", 0, None, "from scratch", changes={"epochs": 8}).id == \
         classifier_run(reduced, "trec6", 0, None, "from scratch").id
+
+
+def test_git_revision_falls_back_to_the_named_commit_where_git_is_absent(monkeypatch):
+    """A copy of the code without git (a GPU machine fed a copy) records the commit it was copied from."""
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(experiments.subprocess, "run", no_git)
+    monkeypatch.delenv(experiments.REVISION_ENV, raising=False)
+    assert experiments.git_revision() == "unknown"
+    monkeypatch.setenv(experiments.REVISION_ENV, "7df3c6c")
+    assert experiments.git_revision() == "7df3c6c"

@@ -34,3 +34,28 @@ def test_claims_table_has_a_section_per_chapter_in_notebook_order_at_the_scale_s
 
 def test_claims_table_says_when_nothing_was_checked(tmp_path):
     assert ledger.claims_table(tmp_path, {}) == "No claim has been checked yet.\n"
+
+
+def _run(results: Path, kind: str, name: str, config: dict, metrics: dict, seconds: float = 60.0) -> None:
+    write_json(results / "gpu" / kind / f"{name}.json",
+               {"config": config, "metrics": metrics,
+                "provenance": {"wall_seconds": seconds, "device_name": "NVIDIA H100 80GB HBM3"}})
+
+
+def test_recorded_runs_groups_the_seeds_of_each_arm_with_the_papers_number(tmp_path):
+    model = {"weight_p": 0.2}
+    _run(tmp_path, "pretrain", "p", {"direction": "forward", "model": model},
+         {"train_tokens": 8_000_000, "vocab_size": 60_000, "valid_perplexity": 209.27,
+          "wikitext103_test_perplexity": 196.5})
+    _run(tmp_path, "finetune_lm", "none", {"dataset": "trec6", "direction": "forward", "variant": "none",
+                                           "train": None}, {"valid_perplexity": None})
+    for seed, error in enumerate((11.0, 12.0, 13.0)):
+        clf = {"dataset": "trec6", "variant": "freez + discr + stlr", "direction": "forward", "n_labelled": 0,
+               "seed": seed, "train": {"epochs": 12, "lr": 0.01}}
+        _run(tmp_path, "classifier", f"c{seed}", clf,
+             {"n_train": 4907, "n_test": 500, "valid_error": 15.0, "test_error": error}, seconds=20.0)
+    text = ledger.recorded_runs(tmp_path, "gpu")
+    assert "| forward | 8,000,000 | 60,000 | 209.3 | 196.5 | 1.0 min | NVIDIA H100 80GB HBM3 |" in text
+    assert ("| TREC-6 | ULMFiT (forward) | 3 | 4,907 / 500 | 12 | 15.00 ± 0.00 | 12.00 ± 1.00 | 3.60 "
+            "| 1.0 min | NVIDIA H100 80GB HBM3 |") in text
+    assert "| none |" not in text                  # no LM fine-tuning: nothing was trained

@@ -120,6 +120,31 @@ def test_a_changed_file_or_selection_is_refused(smoke_pack, monkeypatch, tmp_pat
         task_data("trec6", "smoke")
 
 
+def test_a_pack_is_read_where_spacy_is_not_installed_and_checked_where_it_is(smoke_pack, monkeypatch,
+                                                                              tmp_path) -> None:
+    """A GPU machine that only reads a pack needs no spaCy; a machine whose spaCy differs is refused."""
+    real_version = pack.importlib.metadata.version
+
+    def version(name: str, installed: str | None) -> str:
+        if name != "spacy":
+            return real_version(name)
+        if installed is None:
+            raise pack.importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setenv(pack.PACK_ENV, str(smoke_pack))
+    for installed, readable in ((None, True), ("0.0.1", False)):
+        pack.manifest.cache_clear()
+        monkeypatch.setattr(pack.importlib.metadata, "version", lambda n, i=installed: version(n, i))
+        assert pack.installed_version("spacy") == installed
+        if readable:
+            assert "trec6" in pack.manifest(smoke_pack)["datasets"]
+        else:
+            with pytest.raises(ValueError, match=r"manifest\.json: packed with tokeniser rules .* and 0\.0\.1"):
+                pack.manifest(smoke_pack)
+    pack.manifest.cache_clear()
+
+
 def test_building_a_pack_needs_the_data_folder(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(pack.PACK_ENV, str(tmp_path))
     with pytest.raises(RuntimeError, match="unset"):

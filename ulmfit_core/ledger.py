@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ulmfit_core.fileio import read_json
+from ulmfit_core.paper import LABEL, PAPER_KEY, paper_value
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
 TITLE = {"01_main_results": "Tables 2–3: main results", "02_low_shot": "Figure 3: low-shot learning",
@@ -69,3 +70,68 @@ def time_table(results: Path) -> str:
     if len(rows) == 2:
         rows.append("| — | — | 0 | — | — |")
     return "\n".join(rows) + "\n"
+
+
+def _records(results: Path, scale: str, kind: str) -> list[dict]:
+    return [read_json(p) for p in sorted((results / scale / kind).glob("*.json")) if not p.name.startswith(".")]
+
+
+def _mean_sd(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.2f} ± {sd:.2f}"
+
+
+def _compute(records: list[dict]) -> str:
+    seconds = sum(r["provenance"]["wall_seconds"] for r in records)
+    devices = sorted({r["provenance"]["device_name"] for r in records})
+    return f"{seconds / 60:.1f} min | {', '.join(devices)}"
+
+
+def recorded_runs(results: Path, scale: str) -> str:
+    """Markdown tables of every run recorded at ``scale``, read from the records alone: the pretrained
+    LMs, the target-LM fine-tunings and the classifier arms (mean ± sd over seeds; the paper's Table 2-3
+    ULMFiT error beside ULMFiT). For a scale whose runs cover only part of a notebook."""
+    from ulmfit_core.experiments import ULMFIT   # noqa: PLC0415 - torch only for this table
+    out = ["### Pretrained language models", "",
+           "| LM | training tokens | vocabulary | valid perplexity (Wikipedia) | WikiText-103 test perplexity "
+           "| compute | device |", "|---|---|---|---|---|---|---|"]
+    for r in _records(results, scale, "pretrain"):
+        c, m = r["config"], r["metrics"]
+        name = f"{c['direction']}{'' if c['model'].get('weight_p', 0) else ', no dropout'}"
+        out.append(f"| {name} | {m['train_tokens']:,} | {m['vocab_size']:,} | {m['valid_perplexity']:.1f} "
+                   f"| {m['wikitext103_test_perplexity']:.1f} | {_compute([r])} |")
+    groups: dict[tuple, list[dict]] = {}
+    for r in _records(results, scale, "finetune_lm"):
+        c = r["config"]
+        if not c.get("train"):
+            continue                 # "no LM fine-tuning" (Table 6): the pretrained LM, renamed
+        groups.setdefault((c["dataset"], c["direction"], c["variant"], c.get("lm_text", "task")), []).append(r)
+    out += ["", "### Target LM fine-tuning", "",
+            "| dataset | direction | recipe | seeds | tokens | epochs | valid perplexity | compute | device |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for (ds, direction, variant, _), rs in sorted(groups.items()):
+        train = rs[0]["config"].get("train") or {}
+        out.append(f"| {LABEL.get(ds, ds)} | {direction} | {variant} | {len(rs)} "
+                   f"| {rs[0]['metrics'].get('train_tokens', 0):,} | {train.get('epochs', 0)} "
+                   f"| {_mean_sd([r['metrics']['valid_perplexity'] for r in rs])} | {_compute(rs)} |")
+    groups = {}
+    for r in _records(results, scale, "classifier"):
+        c = r["config"]
+        groups.setdefault((c["dataset"], c["variant"], c["direction"], c["n_labelled"],
+                           c["train"]["epochs"], c["train"]["lr"]), []).append(r)
+    out += ["", "### Classifiers", "",
+            "| dataset | arm | seeds | train / test examples | epochs | valid error (%) | test error (%) "
+            "| paper (ULMFiT) | compute | device |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (ds, variant, direction, _, epochs, _), rs in sorted(groups.items()):
+        ulmfit = variant == ULMFIT
+        table = "table2" if ds in ("imdb", "trec6") else "table3"
+        paper = f"{paper_value(table, 'ULMFiT', PAPER_KEY[ds]):.2f}" if ulmfit else ""
+        arm = f"ULMFiT ({direction})" if ulmfit else variant
+        m = rs[0]["metrics"]
+        out.append(f"| {LABEL.get(ds, ds)} | {arm} | {len(rs)} | {m['n_train']:,} / {m['n_test']:,} | {epochs} "
+                   f"| {_mean_sd([r['metrics']['valid_error'] for r in rs])} "
+                   f"| {_mean_sd([r['metrics']['test_error'] for r in rs])} | {paper} | {_compute(rs)} |")
+    return "\n".join(out) + "\n"

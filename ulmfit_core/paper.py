@@ -15,6 +15,10 @@ from typing import Any
 from ulmfit_core.fileio import read_json
 
 NUMBERS_FILE = Path(__file__).with_name("paper_numbers.json")
+PAPER_KEY = {"imdb": "imdb", "trec6": "trec6", "ag_news_7k6": "ag", "dbpedia_14k": "dbpedia",
+             "yelp_bi": "yelp_bi", "yelp_full": "yelp_full"}       # our dataset name -> the paper's column
+LABEL = {"imdb": "IMDb", "trec6": "TREC-6", "ag_news_7k6": "AG (7.6k)", "dbpedia_14k": "DBpedia (14k)",
+         "yelp_bi": "Yelp-bi (sample)", "yelp_full": "Yelp-full (sample)"}   # how tables name our datasets
 
 
 def _check_values(path: Path, key: str, values: Any) -> None:

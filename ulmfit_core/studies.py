@@ -19,15 +19,11 @@ from ulmfit_core.ensemble import ensemble
 from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
                                      finetune_run, predictions, pretrain_run, task_data, ulmfit_runs)
 from ulmfit_core.fileio import write_json
-from ulmfit_core.paper import paper_numbers, paper_value
+from ulmfit_core.paper import LABEL, PAPER_KEY, paper_numbers, paper_value
 from ulmfit_core.scales import Scale, get_scale
 from ulmfit_core.settings import results_dir
 from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict
 
-PAPER_KEY = {"imdb": "imdb", "trec6": "trec6", "ag_news_7k6": "ag", "dbpedia_14k": "dbpedia",
-             "yelp_bi": "yelp_bi", "yelp_full": "yelp_full"}
-LABEL = {"imdb": "IMDb", "trec6": "TREC-6", "ag_news_7k6": "AG (7.6k)", "dbpedia_14k": "DBpedia (14k)",
-         "yelp_bi": "Yelp-bi (sample)", "yelp_full": "Yelp-full (sample)"}
 ANALYSIS = ("imdb", "trec6", "ag_news_7k6")
 NOTEBOOK = {"main_results": "01_main_results", "low_shot": "02_low_shot", "pretraining_impact": "03_pretraining",
             "lm_quality": "04_lm_quality", "lm_finetuning": "05_lm_finetuning",
