@@ -62,6 +62,10 @@ def _cpu_model() -> str:
 
 
 def _git_revision() -> str:
+    """The commit measured (``$ULMFIT_REVISION`` where set: see ``ulmfit_core.experiments.git_revision``)."""
+    from ulmfit_core.settings import REVISION_ENV
+    if os.environ.get(REVISION_ENV):
+        return os.environ[REVISION_ENV]
     try:
         rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, check=True).stdout.strip()
@@ -69,7 +73,7 @@ def _git_revision() -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("ULMFIT_REVISION", "unknown")  # a copy of the code without its git history
+        return "unknown"
 
 
 def _provenance(load_start: tuple[float, float, float]) -> dict[str, Any]:

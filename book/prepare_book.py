@@ -13,7 +13,6 @@ Run as ``python book/prepare_book.py`` (``scripts/build_book.sh`` does); prints 
 """
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,8 +128,9 @@ def write_generated(book_dir: Path, shown: dict[str, str], results: Path) -> lis
 def gpu_runs(results: Path) -> str:
     """The ``gpu`` page's tables: every run recorded at that scale, then the claims checked there."""
     checked = {f["notebook"]: "gpu" for f in claim_files(results) if f["scale"] == "gpu"}
-    claims = claims_table(results, checked) if checked else "No claim has been checked at this scale.\n"
-    return recorded_runs(results, "gpu") + "\n## Claims checked at this scale\n\n" + re.sub(r"(?m)^## ", "### ", claims)
+    claims = (claims_table(results, checked, level=3, link=False) if checked
+              else "No claim has been checked at this scale.\n")
+    return recorded_runs(results, "gpu") + "\n## Claims checked at this scale\n\n" + claims
 
 
 def main(argv: list[str] | None = None) -> int:

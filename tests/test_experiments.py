@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,13 +124,18 @@ def test_from_scratch_trains_for_its_own_validated_epochs() -> None:
         classifier_run(reduced, "trec6", 0, None, "from scratch").id
 
 
-def test_git_revision_falls_back_to_the_named_commit_where_git_is_absent(monkeypatch):
-    """A copy of the code without git (a GPU machine fed a copy) records the commit it was copied from."""
-    def no_git(*args, **kwargs):
-        raise FileNotFoundError("git")
-
-    monkeypatch.setattr(experiments.subprocess, "run", no_git)
+def test_git_revision_names_the_commit_of_a_copy_ahead_of_git(monkeypatch):
+    """A copy of the code made for another machine (no git history, or a stale one) records the commit
+    named by ``ULMFIT_REVISION``; without it, git's answer, or ``unknown`` where git cannot answer."""
     monkeypatch.delenv(experiments.REVISION_ENV, raising=False)
-    assert experiments.git_revision() == "unknown"
+    assert experiments.git_revision().split("+")[0] == subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=experiments.Path(experiments.__file__).parent,
+        capture_output=True, text=True, check=True).stdout.strip()
     monkeypatch.setenv(experiments.REVISION_ENV, "7df3c6c")
-    assert experiments.git_revision() == "7df3c6c"
+    assert experiments.git_revision() == "7df3c6c"                 # ahead of the (possibly stale) git
+    monkeypatch.delenv(experiments.REVISION_ENV)
+    for failure in (FileNotFoundError("git"), subprocess.CalledProcessError(128, "git")):
+        def fail(*args, _failure=failure, **kwargs):
+            raise _failure
+        monkeypatch.setattr(experiments.subprocess, "run", fail)
+        assert experiments.git_revision() == "unknown"

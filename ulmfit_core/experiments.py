@@ -37,13 +37,14 @@ from ulmfit_core import pack
 from ulmfit_core.fileio import atomic_path, load_arrays, read_json, save_arrays, write_json
 from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
 from ulmfit_core.scales import Scale, TaskScale, get_scale
-from ulmfit_core.settings import cache_dir, results_dir
+from ulmfit_core.settings import REVISION_ENV, cache_dir, results_dir
 from ulmfit_core.tasks import classification_metrics, lm_loss, predict
 from ulmfit_core.train import TrainConfig, perplexity, pick_device
 from ulmfit_core.vocab import Vocab
 from ulmfit_core.transfer import match_embeddings
 
-ULMFIT = "freez + discr + stlr"
+ULMFIT = "freez + discr + stlr"          # the classifier's recipe (Table 7's last row)
+ULMFIT_LM = "full + discr + stlr"       # the target LM's recipe (Table 6's last row)
 LM_FINETUNING = {  # Table 6 rows -> TrainConfig changes (None: no LM fine-tuning)
     "no LM fine-tuning": None,
     "full": {"discr_factor": 1.0, "schedule": "constant"},
@@ -108,7 +109,7 @@ def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True)
 
 
 def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
-                 variant: str = "full + discr + stlr", n_labelled: int = 0, lm_text: str = "task") -> Run:
+                 variant: str = ULMFIT_LM, n_labelled: int = 0, lm_text: str = "task") -> Run:
     """(b) Target LM fine-tuning (Table 6 ``variant``), from ``pretrained`` or from random weights.
 
     ``lm_text``: ``task`` — every training text plus the scale's unlabelled extra, whatever
@@ -426,12 +427,13 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
 
 # ------------------------------------------------------------------------------------ provenance
 
-REVISION_ENV = "ULMFIT_REVISION"
-
-
 def git_revision() -> str:
-    """The repository's commit, with ``+dirty`` when tracked files differ from it; where the code was
-    copied without its git history, the commit named by ``ULMFIT_REVISION`` (else ``unknown``)."""
+    """The repository's commit, with ``+dirty`` when tracked files in ``ulmfit_core/`` differ from it.
+
+    ``$ULMFIT_REVISION``, where set, is recorded instead: a copy of the code made for another machine
+    names the commit it was made from, since the copy may have no git history or a stale one."""
+    if os.environ.get(REVISION_ENV):
+        return os.environ[REVISION_ENV]
     root = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -440,7 +442,7 @@ def git_revision() -> str:
                                cwd=root, capture_output=True, text=True).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get(REVISION_ENV, "unknown")
+        return "unknown"
 
 
 def cpu_name() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ulmfit_core.fileio import read_json
-from ulmfit_core.paper import LABEL, PAPER_KEY, paper_value
+from ulmfit_core.paper import LABEL, PAPER_KEY, main_table, paper_value
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
 TITLE = {"01_main_results": "Tables 2–3: main results", "02_low_shot": "Figure 3: low-shot learning",
@@ -24,16 +24,18 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:+.{digits}f}".replace("-", "−")
 
 
-def claims_table(results: Path, scales: dict[str, str]) -> str:
-    """Markdown: one section per chapter, in notebook order, with a table of every claim it checks at the
-    scale the chapter shows (``scales``: notebook -> scale). Differences are in percentage points of
-    error, arm b minus arm a (negative = lower error)."""
+def claims_table(results: Path, scales: dict[str, str], level: int = 2, link: bool = True) -> str:
+    """Markdown: one section per chapter (heading ``level``), in notebook order, with a table of every
+    claim it checks at the scale given (``scales``: notebook -> scale), and a link to the chapter where it
+    shows that scale (``link``). Differences are in percentage points of error, arm b minus arm a
+    (negative = lower error)."""
     files = sorted((f for f in claim_files(results) if scales.get(f["notebook"]) == f["scale"]),
                    key=lambda f: f["notebook"])
     sections = []
     for f in files:
-        rows = [f"## {TITLE.get(f['notebook'], f['notebook'])}", "",
-                f"{{doc}}`Chapter </chapters/{f['notebook']}>`, `{f['scale']}` scale, "
+        where = f"{{doc}}`Chapter </chapters/{f['notebook']}>`, " if link else ""
+        rows = [f"{'#' * level} {TITLE.get(f['notebook'], f['notebook'])}", "",
+                f"{where}`{f['scale']}` scale, "
                 f"{', '.join(f'{n} {v}' for v, n in _counts(f['claims']).items())}.", "",
                 "| claim | dataset | error | paper | ours [95% CI] | seeds | verdict |",
                 "|---|---|---|---|---|---|---|"]
@@ -72,11 +74,16 @@ def time_table(results: Path) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _records(results: Path, scale: str, kind: str) -> list[dict]:
-    return [read_json(p) for p in sorted((results / scale / kind).glob("*.json")) if not p.name.startswith(".")]
+def _records(results: Path, scale: str, kind: str) -> dict[str, dict]:
+    """The run records of one kind at ``scale``, by run id."""
+    paths = sorted((results / scale / kind).glob("*.json"))
+    return {p.stem: read_json(p) for p in paths if not p.name.startswith(".")}
 
 
-def _mean_sd(values: list[float]) -> str:
+def _mean_sd(values: list[float | None]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
     mean = sum(values) / len(values)
     if len(values) == 1:
         return f"{mean:.2f}"
@@ -90,48 +97,58 @@ def _compute(records: list[dict]) -> str:
     return f"{seconds / 60:.1f} min | {', '.join(devices)}"
 
 
+def _seeds(records: list[dict]) -> int:
+    return len({r["config"].get("seed") for r in records})
+
+
+def _lm_recipe(config: dict) -> str:
+    """How a target LM was fine-tuned: its recipe, and which text when it is not all the task's text."""
+    text = config.get("lm_text", "task")
+    return config["variant"] + ("" if text == "task" else f", {text} text")
+
+
 def recorded_runs(results: Path, scale: str) -> str:
     """Markdown tables of every run recorded at ``scale``, read from the records alone: the pretrained
-    LMs, the target-LM fine-tunings and the classifier arms (mean ± sd over seeds; the paper's Table 2-3
-    ULMFiT error beside ULMFiT). For a scale whose runs cover only part of a notebook."""
-    from ulmfit_core.experiments import ULMFIT   # noqa: PLC0415 - torch only for this table
+    LMs, the target-LM fine-tunings and the classifier arms, each arm's seeds as mean ± sd, with the
+    paper's Table 2–3 ULMFiT error beside ULMFiT. For a scale whose runs cover only part of a notebook."""
+    from ulmfit_core.experiments import ULMFIT, ULMFIT_LM   # noqa: PLC0415 - torch only for this table
+    pretrained, tuned = _records(results, scale, "pretrain"), _records(results, scale, "finetune_lm")
     out = ["### Pretrained language models", "",
            "| LM | training tokens | vocabulary | valid perplexity (Wikipedia) | WikiText-103 test perplexity "
            "| compute | device |", "|---|---|---|---|---|---|---|"]
-    for r in _records(results, scale, "pretrain"):
+    for r in pretrained.values():
         c, m = r["config"], r["metrics"]
-        name = f"{c['direction']}{'' if c['model'].get('weight_p', 0) else ', no dropout'}"
-        out.append(f"| {name} | {m['train_tokens']:,} | {m['vocab_size']:,} | {m['valid_perplexity']:.1f} "
-                   f"| {m['wikitext103_test_perplexity']:.1f} | {_compute([r])} |")
+        name = c["direction"] + ("" if c["model"].get("weight_p") else ", no dropout")
+        out.append(f"| {name} | {m['train_tokens']:,} | {m['vocab_size']:,} | {_mean_sd([m.get('valid_perplexity')])} "
+                   f"| {_mean_sd([m.get('wikitext103_test_perplexity')])} | {_compute([r])} |")
     groups: dict[tuple, list[dict]] = {}
-    for r in _records(results, scale, "finetune_lm"):
+    for r in tuned.values():
         c = r["config"]
-        if not c.get("train"):
-            continue                 # "no LM fine-tuning" (Table 6): the pretrained LM, renamed
-        groups.setdefault((c["dataset"], c["direction"], c["variant"], c.get("lm_text", "task")), []).append(r)
+        if c.get("train"):              # "no LM fine-tuning" (Table 6) trains nothing
+            groups.setdefault((c["dataset"], c["direction"], _lm_recipe(c)), []).append(r)
     out += ["", "### Target LM fine-tuning", "",
             "| dataset | direction | recipe | seeds | tokens | epochs | valid perplexity | compute | device |",
             "|---|---|---|---|---|---|---|---|---|"]
-    for (ds, direction, variant, _), rs in sorted(groups.items()):
-        train = rs[0]["config"].get("train") or {}
-        out.append(f"| {LABEL.get(ds, ds)} | {direction} | {variant} | {len(rs)} "
-                   f"| {rs[0]['metrics'].get('train_tokens', 0):,} | {train.get('epochs', 0)} "
-                   f"| {_mean_sd([r['metrics']['valid_perplexity'] for r in rs])} | {_compute(rs)} |")
+    for (ds, direction, recipe), rs in sorted(groups.items()):
+        out.append(f"| {LABEL.get(ds, ds)} | {direction} | {recipe} | {_seeds(rs)} "
+                   f"| {rs[0]['metrics'].get('train_tokens', 0):,} | {rs[0]['config']['train']['epochs']} "
+                   f"| {_mean_sd([r['metrics'].get('valid_perplexity') for r in rs])} | {_compute(rs)} |")
     groups = {}
-    for r in _records(results, scale, "classifier"):
-        c = r["config"]
-        groups.setdefault((c["dataset"], c["variant"], c["direction"], c["n_labelled"],
+    for r in _records(results, scale, "classifier").values():
+        c, parent = r["config"], (r.get("parents") or [None])[0]
+        lm = (_lm_recipe(tuned[parent]["config"]) if parent in tuned
+              else "pretrained only" if parent in pretrained else "none")
+        groups.setdefault((c["dataset"], c["variant"], c["direction"], lm, c["n_labelled"],
                            c["train"]["epochs"], c["train"]["lr"]), []).append(r)
     out += ["", "### Classifiers", "",
-            "| dataset | arm | seeds | train / test examples | epochs | valid error (%) | test error (%) "
-            "| paper (ULMFiT) | compute | device |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for (ds, variant, direction, _, epochs, _), rs in sorted(groups.items()):
-        ulmfit = variant == ULMFIT
-        table = "table2" if ds in ("imdb", "trec6") else "table3"
-        paper = f"{paper_value(table, 'ULMFiT', PAPER_KEY[ds]):.2f}" if ulmfit else ""
-        arm = f"ULMFiT ({direction})" if ulmfit else variant
+            "| dataset | classifier | LM | labelled | seeds | train / test examples | epochs | valid error (%) "
+            "| test error (%) | paper (ULMFiT) | compute | device |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (ds, variant, direction, lm, n_labelled, epochs, _), rs in sorted(groups.items()):
+        full_ulmfit = variant == ULMFIT and lm == ULMFIT_LM and not n_labelled and ds in PAPER_KEY
+        paper = f"{paper_value(main_table(ds), 'ULMFiT', PAPER_KEY[ds]):.2f}" if full_ulmfit else ""
         m = rs[0]["metrics"]
-        out.append(f"| {LABEL.get(ds, ds)} | {arm} | {len(rs)} | {m['n_train']:,} / {m['n_test']:,} | {epochs} "
-                   f"| {_mean_sd([r['metrics']['valid_error'] for r in rs])} "
-                   f"| {_mean_sd([r['metrics']['test_error'] for r in rs])} | {paper} | {_compute(rs)} |")
+        out.append(f"| {LABEL.get(ds, ds)} | {variant} ({direction}) | {lm} | {n_labelled or 'all'} | {_seeds(rs)} "
+                   f"| {m['n_train']:,} / {m['n_test']:,} | {epochs} "
+                   f"| {_mean_sd([r['metrics'].get('valid_error') for r in rs])} "
+                   f"| {_mean_sd([r['metrics'].get('test_error') for r in rs])} | {paper} | {_compute(rs)} |")
     return "\n".join(out) + "\n"

@@ -82,3 +82,8 @@ def paper_diff(table: str, row_a: str, row_b: str, dataset: str) -> float:
     ``paper_diff("table4", "without", "with", "trec6") == -4.98`` (pretraining lowers the error).
     """
     return round(paper_value(table, row_b, dataset) - paper_value(table, row_a, dataset), 6)
+
+
+def main_table(dataset: str) -> str:
+    """The table holding ``dataset``'s main result: Table 2 (IMDb, TREC-6) or Table 3 (the rest)."""
+    return "table2" if PAPER_KEY[dataset] in ("imdb", "trec6") else "table3"

@@ -12,6 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "ULMFIT_DATA"
 CACHE_ENV = "ULMFIT_CACHE"
 RESULTS_ENV = "ULMFIT_RESULTS"
+REVISION_ENV = "ULMFIT_REVISION"   # the commit a copy of the code was made from, recorded ahead of git's view
 
 
 def data_dir() -> Path:

@@ -19,7 +19,7 @@ from ulmfit_core.ensemble import ensemble
 from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
                                      finetune_run, predictions, pretrain_run, task_data, ulmfit_runs)
 from ulmfit_core.fileio import write_json
-from ulmfit_core.paper import LABEL, PAPER_KEY, paper_numbers, paper_value
+from ulmfit_core.paper import LABEL, PAPER_KEY, main_table, paper_numbers, paper_value
 from ulmfit_core.scales import Scale, get_scale
 from ulmfit_core.settings import results_dir
 from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict
@@ -188,7 +188,7 @@ def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: 
         s = _seeds(scale, ds, seeds)
         ulm = arm(lambda seed: ulmfit_runs(scale, ds, seed)[2], s, device)
         scratch = arm(lambda seed: classifier_run(scale, ds, seed, None, "from scratch"), s, device)
-        table = "table2" if ds in ("imdb", "trec6") else "table3"
+        table = main_table(ds)
         baselines = {k: v[PAPER_KEY[ds]] for k, v in paper_numbers()[table]["values"].items()
                      if k != "ULMFiT" and PAPER_KEY[ds] in v}
         best = min(baselines, key=baselines.get)
