@@ -310,6 +310,11 @@ def test_claims_page_has_table(visit: BookVisit) -> None:
     assert claims.screenshot is not None and claims.screenshot.stat().st_size > 10_000
 
 
+def test_gpu_page_shows_its_run_tables(visit: BookVisit) -> None:
+    """The gpu-scale page shows its generated tables: pretrained LMs, LM fine-tuning, classifiers, claims."""
+    assert visit.pages["gpu.html"].tables >= 4, "gpu.html lacks its run tables"
+
+
 def test_chapters_have_table_and_figure(visit: BookVisit) -> None:
     """Every results chapter shows at least one table and one figure; a screenshot of each is saved."""
     chapters = {rel: r for rel, r in visit.pages.items() if rel.startswith("chapters/")}
@@ -355,7 +360,7 @@ def test_toc_lists_existing_chapters_in_order(tmp_path: Path) -> None:
     book = make_book(tmp_path, ["02_low_shot.ipynb", "01_main_results.ipynb", "_draft.ipynb", "notes.txt"])
     files = toc_files(prepare.write_toc(book))
     assert files == ["method", "data", "deviations", "chapters/01_main_results", "chapters/02_low_shot",
-                     "claims", "reproduce", "performance", "reliability", "references"]
+                     "claims", "reproduce", "gpu", "performance", "reliability", "references"]
 
 
 def test_toc_without_chapters_drops_the_results_part(tmp_path: Path) -> None:
