@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ulmfit_core.fileio import read_json
 from ulmfit_core.paper import LABEL, PAPER_KEY, main_table, paper_value
+from ulmfit_core.verdicts import mean_std
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
 TITLE = {"01_main_results": "Tables 2–3: main results", "02_low_shot": "Figure 3: low-shot learning",
@@ -84,11 +85,8 @@ def _mean_sd(values: list[float | None]) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "n/a"
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean:.2f}"
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean:.2f} ± {sd:.2f}"
+    mean, sd, n = mean_std(values)
+    return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {sd:.2f}"
 
 
 def _compute(records: list[dict]) -> str:
