@@ -1,7 +1,8 @@
 """Named experiment scales: every experiment runs at one, and every result says which.
 
 - ``smoke``   — toy sizes; all notebooks together run in a few minutes on a 2-core CPU (tests, nbval).
-- ``reduced`` — what a 2-core CPU can really run, in about six CPU-hours for the whole suite.
+- ``reduced`` — what a 2-core CPU can really run: hours per chapter and dataset, resumable (the book's
+  "Time per notebook" table gives the compute time of each chapter's runs).
 - ``gpu``     — the paper's model size and most of the local data, sized so that one notebook's core runs
   (pretraining, then ULMFiT on one dataset) take minutes on one NVIDIA H100/H200.
 - ``paper``   — the paper's hyperparameters and full datasets, for a GPU and the downloaded data.
