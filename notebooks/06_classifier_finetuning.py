@@ -77,7 +77,7 @@ studies.schedule_choice(scale, "ag_news_7k6", device=device)
 
 # %% [markdown]
 # And for IMDb, between 6 and 12 epochs at the paper's peak rates only (an IMDb classifier takes
-# 10–25 minutes on the 2-core CPU, so twice the rate was not tried):
+# 9–27 minutes on the 2-core CPU, so twice the rate was not tried):
 
 # %%
 # NBVAL_CHECK_OUTPUT

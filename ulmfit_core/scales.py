@@ -18,7 +18,7 @@ chosen on validation error (``tune_epochs``; see :func:`ulmfit_core.studies.sche
 ULMFiT, whose gradual unfreezing was still underfitting after 8, and 8 for training from scratch,
 which was worse after 12 (the paper early-stops its baselines). AG's, chosen the same way between 6 and
 10: 10 for both arms (both were still improving at 6). IMDb's, between 6 and 12 at the paper's peak rates
-only (an IMDb classifier takes 10-25 minutes here): 12 for both arms.
+only (an IMDb classifier takes 9-27 minutes here): 12 for both arms.
 
 Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
 (:mod:`ulmfit_core.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
