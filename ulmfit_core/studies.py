@@ -84,8 +84,13 @@ class Study:
 
 # ----------------------------------------------------------------------------------------- helpers
 
-def _seeds(scale: Scale, dataset: str, seeds: Sequence[int] | None) -> list[int]:
-    return list(seeds) if seeds is not None else list(scale.task(dataset).seeds)
+def _seeds(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
+    """``seeds`` where given, else the scale's seeds for ``dataset``: its ``main_seeds`` (where set) for
+    the main results (``main``), its ``seeds`` for every other study."""
+    if seeds is not None:
+        return list(seeds)
+    task = scale.task(dataset)
+    return list(task.main_seeds if main and task.main_seeds else task.seeds)
 
 
 def arm(make: Callable[[int], Run], seeds: Sequence[int], device: str) -> list[Run]:
@@ -185,7 +190,7 @@ def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: 
     scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
     bars: dict[str, list[float]] = {"paper ULMFiT": [], "ours ULMFiT": [], "ours from scratch": []}
     for ds in datasets or ALL:
-        s = _seeds(scale, ds, seeds)
+        s = _seeds(scale, ds, seeds, main=True)
         ulm = arm(lambda seed: ulmfit_runs(scale, ds, seed)[2], s, device)
         scratch = arm(lambda seed: classifier_run(scale, ds, seed, None, "from scratch"), s, device)
         table = main_table(ds)
