@@ -26,9 +26,9 @@ test: $(STAMP)
 	$(MAKE) nbval
 
 ## nbval: re-execute the committed smoke notebooks from scratch (fresh results and cache folders)
-##        and compare every checked cell with its committed output. Both run the smoke scale as an AVX2
-##        processor would (MKL, PyTorch's own kernels and oneDNN held to AVX2), so that a processor with
-##        AVX-512 reproduces the committed outputs to the last digit; unpinned, it changes the last digits
+##        and compare every checked cell with its committed output. This and `make notebooks SCALE=smoke`
+##        run the smoke scale as an AVX2 processor would (MKL, PyTorch's own kernels and oneDNN held to
+##        AVX2), so that a processor with AVX-512 gives the committed digits; unpinned, it changes the last ones
 AVX2_ONLY := MKL_CBWR=AVX2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 nbval: $(STAMP)
 	tmp=$$(mktemp -d) && $(AVX2_ONLY) ULMFIT_RESULTS=$$tmp/results ULMFIT_CACHE=$$tmp/cache \

@@ -21,7 +21,7 @@ which was worse after 12 (the paper early-stops its baselines). AG's, chosen the
 only (an IMDb classifier takes 9-27 minutes here): 12 for both arms. IMDb gets one seed for the
 ablations but three for its main result (ULMFiT against training from scratch, Tables 2-3), the
 headline comparison, where one seed would leave the spread between seeds unmeasured: two more LM
-fine-tunings and four more classifiers, under an hour on two cores.
+fine-tunings and four more classifiers, about an hour on two cores.
 
 Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
 (:mod:`ulmfit_core.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
