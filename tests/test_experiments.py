@@ -139,3 +139,15 @@ def test_git_revision_names_the_commit_of_a_copy_ahead_of_git(monkeypatch):
             raise _failure
         monkeypatch.setattr(experiments.subprocess, "run", fail)
         assert experiments.git_revision() == "unknown"
+
+
+def test_provenance_names_the_instruction_set_and_the_variables_that_pin_it(monkeypatch) -> None:
+    """A record says which CPU kernels computed it: the last digits depend on them (book: Determinism)."""
+    started = experiments.dt.datetime.now(experiments.dt.timezone.utc)
+    for name in experiments.CPU_NUMERICS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    plain = experiments.provenance("cpu", started, 1.0, [], "rev")
+    assert plain["cpu_numerics_env"] == {}
+    assert plain["cpu_capability"] == experiments.torch.backends.cpu.get_cpu_capability()
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    assert experiments.provenance("cpu", started, 1.0, [], "rev")["cpu_numerics_env"] == {"MKL_CBWR": "AVX2"}

@@ -458,6 +458,11 @@ def cpu_name() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+# Variables that hold MKL, PyTorch's kernels and oneDNN to one instruction set (the Makefile's AVX2_ONLY):
+# they change the last digits of CPU results, so a record names those that were set.
+CPU_NUMERICS_ENV = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+
+
 def provenance(device: str, started: dt.datetime, seconds: float, history: list[dict],
                revision: str) -> dict[str, Any]:
     """Where, when and with what a run was computed (``revision``: the code's commit when it started)."""
@@ -466,6 +471,8 @@ def provenance(device: str, started: dt.datetime, seconds: float, history: list[
         "device": dev.type,
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
         "cpu_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_numerics_env": {k: os.environ[k] for k in CPU_NUMERICS_ENV if k in os.environ},
         "started": started.isoformat(timespec="seconds"), "wall_seconds": round(seconds, 2),
         "items_processed": int(sum(h.get("items", 0) for h in history)),
         "git_revision": revision,
