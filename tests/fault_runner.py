@@ -11,6 +11,10 @@ checkpoint there resumes from it. When training finishes, the weights go to
 KILL says where the process dies by SIGKILL — as ``kill -9`` or a power cut would stop it, with no clean-up:
 
 - ``batch-E-B``: as the loss of batch ``B`` of epoch ``E`` (both 0-based) is about to be computed;
+- ``every-N-batch-E-B``: the same, in a run that also checkpoints and evaluates every ``N`` batches inside an
+  epoch (the evaluations must not change what training computes);
+- ``term-N-batch-E-B``: a run that checkpoints every ``N`` batches gets SIGTERM (not SIGKILL) there, so it
+  writes a checkpoint after that batch and stops with :class:`~ulmfit_core.train.TrainingInterrupted`;
 - ``write-optimizer.safetensors``: while the second checkpoint writes its optimiser file (half written);
 - ``write-state.json``: while the second checkpoint writes ``state.json`` (half of its temporary file);
 - ``write-LATEST``: after the second checkpoint wrote ``LATEST``'s temporary file, before the rename.
@@ -66,21 +70,30 @@ def make() -> tuple[LanguageModel, LMTask]:
 class KillAtBatch:
     """Delegates to ``task``; kills the process when the loss of batch ``at_batch`` of ``at_epoch`` starts."""
 
-    def __init__(self, task: LMTask, at_epoch: int, at_batch: int) -> None:
-        self.task, self.at_epoch, self.at_batch = task, at_epoch, at_batch
+    def __init__(self, task: LMTask, at_epoch: int, at_batch: int, signal_to_send: int = signal.SIGKILL) -> None:
+        self.task, self.at_epoch, self.at_batch, self.signal = task, at_epoch, at_batch, signal_to_send
         self.epoch, self.step = -1, 0
 
     def batches(self, epoch: int) -> Any:
         self.epoch, self.step = epoch, 0
-        return self.task.batches(epoch)
+        for batch in self.task.batches(epoch):
+            yield batch
+            self.step += 1           # counts the batches handed out, trained on or skipped on resume
+
+    def state_dict(self) -> dict:
+        return self.task.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.task.load_state_dict(state)
 
     def n_batches(self, epoch: int) -> int:
         return self.task.n_batches(epoch)
 
     def loss(self, model: torch.nn.Module, batch: Any) -> Any:
         if (self.epoch, self.step) == (self.at_epoch, self.at_batch):
-            die()
-        self.step += 1
+            if self.signal == signal.SIGKILL:
+                die()
+            os.kill(os.getpid(), self.signal)   # the handler only sets a flag: this batch still trains
         return self.task.loss(model, batch)
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
@@ -129,11 +142,16 @@ def run_job(job: str) -> None:
     run_dir, out_dir, *kill = job.split(":")
     model, task = make()
     fitted: Any = task
-    if kill and kill[0].startswith("batch-"):
-        fitted = KillAtBatch(task, *map(int, kill[0].split("-")[1:]))
+    every = 0
+    if kill and kill[0].startswith(("batch-", "every-", "term-")):
+        how, *numbers = kill[0].replace("-batch", "").split("-")
+        if how != "batch":
+            every, numbers = int(numbers[0]), numbers[1:]
+        fitted = KillAtBatch(task, *map(int, numbers), signal.SIGTERM if how == "term" else signal.SIGKILL)
     elif kill and kill[0].startswith("write-"):
         kill_while_writing(kill[0].removeprefix("write-"))
-    history = fit(model, model.layer_groups(), fitted, TRAIN, Path(run_dir), torch.device("cpu"), progress=False)
+    history = fit(model, model.layer_groups(), fitted, TRAIN, Path(run_dir), torch.device("cpu"), progress=False,
+                  checkpoint_every=every, eval_every=every if kill and kill[0].startswith("every-") else 0)
     with atomic_path(Path(out_dir) / "model.safetensors") as tmp:
         checkpoint.save_weights(model, tmp)
     write_json(Path(out_dir) / "history.json", history)

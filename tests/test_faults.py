@@ -35,6 +35,11 @@ CASES = {
     "mid-state-file": "write-state.json",
     "before-latest-moves": "write-LATEST",
 }
+# runs that also checkpoint every 3 batches inside an epoch: case -> (where they stop, the checkpoint left)
+MID_EPOCH = {
+    "killed-between-batch-checkpoints": ("every-3-batch-1-7", "ckpt-1-6"),
+    "sigterm-mid-epoch": ("term-3-batch-1-4", "ckpt-1-5"),
+}
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -42,8 +47,8 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def comparable(history: list[dict]) -> list[dict]:
-    """A history without its wall-clock fields."""
-    return [{k: v for k, v in h.items() if k not in ("seconds", "items_per_s")} for h in history]
+    """A history without its wall-clock fields and its evaluations inside an epoch."""
+    return [{k: v for k, v in h.items() if k not in ("seconds", "items_per_s", "curve")} for h in history]
 
 
 def visible(folder: Path) -> set[str]:
@@ -68,16 +73,17 @@ def killed_and_resumed(tmp_path_factory) -> dict:
     """Run every case until it dies (each in its own process, all at once), keep a copy of what each left
     behind, then, in one new process, train the uninterrupted reference run and resume every killed one."""
     root = tmp_path_factory.mktemp("faults")
-    jobs = [f"{root / case}:{root / case}-out" for case in CASES]
+    kills = {**CASES, **{case: kill for case, (kill, _) in MID_EPOCH.items()}}
+    jobs = [f"{root / case}:{root / case}-out" for case in kills]
     done = subprocess.run([sys.executable, str(RUNNER),
-                           "--kill", *[f"{job}:{kill}" for job, kill in zip(jobs, CASES.values())],
+                           "--kill", *[f"{job}:{kill}" for job, kill in zip(jobs, kills.values())],
                            "--then", f"{root / 'reference'}:{root / 'reference-out'}", *jobs],
                           env=child_env(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["then"] == 0, done.stderr
-    return {"root": root, "stderr": done.stderr, "killed": dict(zip(CASES, report["killed"])),
-            "finished": dict(zip(CASES, report["finished"]))}
+    return {"root": root, "stderr": done.stderr, "killed": dict(zip(kills, report["killed"])),
+            "finished": dict(zip(kills, report["finished"]))}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -115,7 +121,29 @@ def test_a_killed_run_leaves_only_complete_checkpoints(killed_and_resumed, case)
         assert hidden == [] and names == {"LATEST", "ckpt-0"}
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(MID_EPOCH))
+def test_a_run_stopped_inside_an_epoch_leaves_a_checkpoint_from_inside_it(killed_and_resumed, case):
+    code = killed_and_resumed["killed"][case]
+    if case.startswith("sigterm"):   # SIGTERM: the batch under way finishes, is checkpointed, and the run stops
+        assert code == 1 and "TrainingInterrupted: SIGTERM at epoch 2, batch 5" in killed_and_resumed["stderr"]
+    else:
+        assert code == KILLED, killed_and_resumed["stderr"]
+    assert not killed_and_resumed["finished"][case]
+    folder = killed_and_resumed["root"] / f"{case}-killed" / "checkpoints"
+    latest = latest_checkpoint(folder)
+    assert latest is not None and latest.name == MID_EPOCH[case][1]
+    assert visible(folder) == {"LATEST", latest.name}
+    model, _ = fault_runner.make()
+    state = load_checkpoint(latest, model, make_optimizer(model.layer_groups(), fault_runner.TRAIN))
+    step = int(latest.name.split("-")[2])
+    assert (state["epoch"], state["step"]) == (1, step) and len(state["history"]) == 1
+    assert sorted(state["task_state"]) == ["c0", "c1", "c2", "h0", "h1", "h2"]   # the LM's hidden state
+    assert 0 < state["partial"]["items"] < step * 4 * 12
+    curve = state["partial"]["curve"]             # evaluated every 3 batches (only the SIGKILL case)
+    assert [c["step"] for c in curve] == ([3, 6] if case.startswith("killed") else [])
+
+
+@pytest.mark.parametrize("case", [*CASES, *MID_EPOCH])
 def test_a_resumed_run_matches_an_uninterrupted_one_bit_for_bit(killed_and_resumed, case):
     root = killed_and_resumed["root"]
     reference, out = root / "reference-out", root / f"{case}-out"
@@ -126,8 +154,11 @@ def test_a_resumed_run_matches_an_uninterrupted_one_bit_for_bit(killed_and_resum
     history, reference_history = read_json(out / "history.json"), read_json(reference / "history.json")
     assert len(history) == fault_runner.EPOCHS
     assert comparable(history) == comparable(reference_history)      # every epoch's validation metrics
-    before = read_json(root / f"{case}-killed" / "checkpoints" / "ckpt-0" / "state.json")["history"]
+    left = latest_checkpoint(root / f"{case}-killed" / "checkpoints")
+    before = read_json((left.with_name("ckpt-0") if case in CASES else left) / "state.json")["history"]
     assert history[0] == before[0]       # epoch 1 came from the checkpoint (same timing), not a rerun
+    if case == "killed-between-batch-checkpoints":     # the evaluations before the kill are kept
+        assert [c["step"] for c in history[1]["curve"]] == [3, 6]
     folder = root / case / "checkpoints"
     assert visible(folder) == {"LATEST", "ckpt-2"}
     assert not list(folder.glob(".ckpt-*"))                       # half-written folders were cleaned

@@ -1,6 +1,7 @@
 """Checkpoints that survive being killed: weights in safetensors, everything else in JSON, no pickle.
 
-A checkpoint is a folder ``ckpt-<epoch>`` written under a temporary name and renamed when complete; the
+A checkpoint is a folder ``ckpt-<epoch>`` (after a whole epoch) or ``ckpt-<epoch>-<step>`` (inside epoch
+``epoch``, after ``step`` of its batches) written under a temporary name and renamed when complete; the
 file ``LATEST`` (replaced atomically) names the newest complete one. A run killed at any moment
 therefore resumes from the last complete checkpoint.
 """
@@ -73,8 +74,11 @@ def _optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.
 
 
 def save_checkpoint(folder: Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    info: dict[str, Any]) -> Path:
-    """Write the checkpoint after ``epoch`` (weights, optimiser, RNG state, ``info``) and point LATEST at it."""
+                    info: dict[str, Any], step: int | None = None,
+                    task_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the checkpoint after ``epoch`` — or, with ``step``, after ``step`` batches of epoch ``epoch`` —
+    (weights, optimiser, RNG state, ``info``, and the task's own tensors such as an LM's hidden state)
+    and point LATEST at it."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=folder))
     save_weights(model, tmp / "model.safetensors")
@@ -85,8 +89,10 @@ def save_checkpoint(folder: Path, epoch: int, model: nn.Module, optimizer: torch
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state()
     save_file(rng, str(tmp / "rng.safetensors"))
-    write_json(tmp / "state.json", {"epoch": epoch, **info})
-    final = folder / f"ckpt-{epoch}"
+    if task_state:
+        save_file({k: v.detach().contiguous().cpu() for k, v in task_state.items()}, str(tmp / "task.safetensors"))
+    write_json(tmp / "state.json", {"epoch": epoch, **({"step": step} if step is not None else {}), **info})
+    final = folder / (f"ckpt-{epoch}" if step is None else f"ckpt-{epoch}-{step}")
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
@@ -107,8 +113,8 @@ def latest_checkpoint(folder: Path) -> Path | None:
     if not pointer.exists():
         return None
     name = pointer.read_text().strip()
-    if not re.fullmatch(r"ckpt-\d+", name):
-        raise CheckpointError(f"{pointer}: expected ckpt-<epoch>, found {name!r}")
+    if not re.fullmatch(r"ckpt-\d+(-\d+)?", name):
+        raise CheckpointError(f"{pointer}: expected ckpt-<epoch> or ckpt-<epoch>-<step>, found {name!r}")
     path = folder / name
     if not path.is_dir():
         raise CheckpointError(f"{pointer}: names {path.name}, which does not exist")
@@ -116,7 +122,8 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, optimiser and RNG state from checkpoint folder ``path``; return its ``state.json``."""
+    """Restore model, optimiser and RNG state from checkpoint folder ``path``; return its ``state.json``
+    (with the task's tensors under ``"task_state"`` when the checkpoint has them)."""
     load_into(model, load_weights(path / "model.safetensors"), path / "model.safetensors")
     meta = read_json(path / "optimizer.json")
     tensors = load_weights(path / "optimizer.safetensors")
@@ -131,4 +138,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state(rng["cuda"])
-    return read_json(path / "state.json")
+    state = read_json(path / "state.json")
+    if (path / "task.safetensors").exists():
+        state["task_state"] = load_weights(path / "task.safetensors")
+    return state

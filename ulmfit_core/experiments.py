@@ -36,12 +36,13 @@ from ulmfit_core.datasets import (Record, dataset_info, lm_eval_text, load_split
 from ulmfit_core import pack
 from ulmfit_core.fileio import atomic_path, load_arrays, read_json, save_arrays, write_json
 from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
-from ulmfit_core.scales import Scale, TaskScale, get_scale
+from ulmfit_core.scales import PretrainRecipe, Scale, TaskScale, get_scale
 from ulmfit_core.settings import REVISION_ENV, cache_dir, results_dir
 from ulmfit_core.tasks import classification_metrics, lm_loss, predict
 from ulmfit_core.train import TrainConfig, perplexity, pick_device
 from ulmfit_core.vocab import Vocab
 from ulmfit_core.transfer import match_embeddings
+from ulmfit_core import wikicorpus
 
 ULMFIT = "freez + discr + stlr"          # the classifier's recipe (Table 7's last row)
 ULMFIT_LM = "full + discr + stlr"       # the target LM's recipe (Table 6's last row)
@@ -97,8 +98,11 @@ class Run:
 # ------------------------------------------------------------------------------------ run builders
 
 def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True) -> Run:
-    """(a) General-domain LM pretraining on the scale's Wikipedia sample; ``dropout=False`` is Table 5's
+    """(a) General-domain LM pretraining on the scale's Wikipedia text; ``dropout=False`` is Table 5's
     vanilla LM (same hyperparameters, every dropout 0)."""
+    if scale.pretrain is not None:
+        recipe = scale.pretrain if dropout else scale.pretrain.replace(drop_mult=0.0)
+        return wiki_pretrain_run(scale, recipe, direction)
     model = lm_dropouts(scale.model, 1.0 if dropout else 0.0)
     train = TrainConfig(epochs=scale.pretrain_epochs, lr=scale.pretrain_lr, discr_factor=1.0,
                         batch_size=scale.pretrain_batch, clip=0.3, seed=0)
@@ -106,6 +110,21 @@ def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True)
         "corpus": {"shards": list(scale.wiki_shards), "words": scale.wiki_words},
         "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
         "model": model.to_dict(), "train": train.to_dict(), "bptt": scale.bptt, "direction": direction})
+
+
+def wiki_pretrain_run(scale: Scale, recipe: PretrainRecipe, direction: str = "forward") -> Run:
+    """(a) Pretraining with ``recipe`` on the fixed Wikipedia split (:mod:`ulmfit_core.wikicorpus`): the
+    first ``recipe.tokens`` training tokens of the eight shards in order, validation on the held-out
+    articles, the vocabulary of every training article; the scale gives model size, vocabulary size, BPTT."""
+    model = lm_dropouts(scale.model, recipe.drop_mult)
+    train = TrainConfig(epochs=recipe.epochs, lr=recipe.lr, discr_factor=1.0, batch_size=recipe.batch_size,
+                        clip=0.3, seed=0)
+    return Run("pretrain", scale.name, {
+        "corpus": {"shards": list(range(wikicorpus.N_SHARDS)), "tokens": recipe.tokens,
+                   "heldout": {"shard": wikicorpus.HELDOUT_SHARD, "articles": wikicorpus.HELDOUT_ARTICLES}},
+        "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq, "from": "wikipedia-train"},
+        "model": model.to_dict(), "train": train.to_dict(), "bptt": scale.bptt, "direction": direction,
+        "recipe": recipe.to_dict()})
 
 
 def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
@@ -328,6 +347,8 @@ def _finish_lm(run: Run, model: torch.nn.Module, vocab: Vocab) -> None:
 
 def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
     cfg = run.config
+    if "tokens" in cfg["corpus"]:
+        return _do_wiki_pretrain(run, device, progress)
     texts = wiki_texts(cfg["corpus"]["shards"], cfg["corpus"]["words"])
     name = f"wiki-{run.scale}"
     vocab = build_vocab(texts, name, cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
@@ -344,6 +365,44 @@ def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
                "train_tokens": int(sum(len(d) for d in docs[n_valid:])),
                "wikitext103_test_perplexity": wikitext_perplexity(model, vocab, cfg["direction"], device)}
     return metrics, history, {}
+
+
+CHECKPOINT_SECONDS = 300   # a long pretraining run checkpoints about this often (and on SIGTERM)
+CURVE_POINTS = 12          # validation evaluations per run, for the perplexity-against-tokens curve
+
+
+def _do_wiki_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
+    """Pretraining on the fixed Wikipedia split, checkpointed inside the epoch so that hours of training
+    survive interruptions; the published LMs are copied to ``results/`` by :func:`publish_weights`."""
+    cfg = run.config
+    backward = cfg["direction"] == "backward"
+    vocab = wikicorpus.wiki_vocab(cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
+    train_docs = wikicorpus.training_docs(vocab, cfg["corpus"]["shards"], cfg["corpus"]["tokens"], backward)
+    valid_docs = wikicorpus.heldout_docs(vocab, backward)
+    train = TrainConfig.from_dict(cfg["train"])
+    steps = sum(len(d) for d in train_docs) // (train.batch_size * cfg["bptt"])   # about, per epoch
+    dev = pick_device(device)
+    seconds_per_step = 1.1 if dev.type == "cpu" else 0.02                          # measured, roughly
+    model, history = pretrain_lm(train_docs, valid_docs, vocab, AWDLSTMConfig.from_dict(cfg["model"]), train,
+                                 cfg["bptt"], run.work_dir, device, progress,
+                                 checkpoint_every=max(1, int(CHECKPOINT_SECONDS / seconds_per_step)),
+                                 eval_every=max(1, -(-steps * train.epochs // CURVE_POINTS)))
+    _finish_lm(run, model, vocab)
+    seconds = sum(h["seconds"] for h in history)
+    metrics = {"valid_perplexity": history[-1]["valid_perplexity"], "vocab_size": len(vocab),
+               "train_tokens": int(sum(len(d) for d in train_docs)),
+               "tokens_seen": int(sum(h["items"] for h in history)),
+               "train_tokens_per_s": sum(h["items"] for h in history) / max(seconds, 1e-9),
+               "wikitext103_test_perplexity": wikitext_perplexity(model, vocab, cfg["direction"], device)}
+    return metrics, history, {}
+
+
+def publish_weights(run: Run, device: str = "auto") -> Path:
+    """Copy a finished pretraining run's weights (fp16) and vocabulary to ``results/<scale>/weights/``."""
+    state, vocab = weights_of(run, device)
+    model = LanguageModel(len(vocab), AWDLSTMConfig.from_dict(run.config["model"]))
+    load_into(model, state, run.work_dir / "model.safetensors")
+    return export_weights(run, model, vocab)
 
 
 def wikitext_perplexity(model: LanguageModel, vocab: Vocab, direction: str, device: str = "auto") -> float:

@@ -46,14 +46,16 @@ def tokenized(texts: Sequence[str], name: str, progress: bool = False) -> Tokeni
 
 def pretrain_lm(train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,
                 model_cfg: AWDLSTMConfig, train_cfg: TrainConfig, bptt: int = 70,
-                run_dir: Path | None = None, device: str = "auto", progress: bool = True
-                ) -> tuple[LanguageModel, list[dict]]:
-    """(a) General-domain LM pretraining (§3.1). Returns the model and its per-epoch history."""
+                run_dir: Path | None = None, device: str = "auto", progress: bool = True,
+                checkpoint_every: int = 0, eval_every: int = 0) -> tuple[LanguageModel, list[dict]]:
+    """(a) General-domain LM pretraining (§3.1). Returns the model and its per-epoch history; see
+    :func:`~ulmfit_core.train.fit` for checkpoints and evaluations inside an epoch."""
     dev = pick_device(device)
     torch.manual_seed(train_cfg.seed)
     model = LanguageModel(len(vocab), model_cfg)
     task = LMTask(train_docs, valid_docs, train_cfg.batch_size, bptt, train_cfg.seed, device=dev)
-    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress)
+    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress,
+                  checkpoint_every=checkpoint_every, eval_every=eval_every)
     return model, history
 
 

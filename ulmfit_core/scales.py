@@ -65,6 +65,25 @@ class TaskScale(Config):
 
 
 @dataclass(frozen=True)
+class PretrainRecipe(Config):
+    """General-domain LM pretraining on the fixed Wikipedia split (:mod:`ulmfit_core.wikicorpus`): the
+    first ``tokens`` training tokens, ``epochs`` passes, STLR to peak ``lr``, fastai's LM dropouts times
+    ``drop_mult`` (0 = Table 5's vanilla LM), validation on the held-out articles."""
+
+    tokens: int = 1_500_000
+    epochs: int = 1
+    lr: float = 3e-3
+    drop_mult: float = 1.0
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("tokens", "epochs", "batch_size"):
+            check_range(self, name, low=1, integer=True)
+        check_range(self, "lr", low=0, low_open=True)
+        check_range(self, "drop_mult", low=0)
+
+
+@dataclass(frozen=True)
 class Scale(Config):
     """Model size, pretraining corpus and per-dataset budgets of one scale."""
 
@@ -82,6 +101,8 @@ class Scale(Config):
     bptt: int = 70
     max_len_chunks: int = 20           # BPT3C keeps the last max_len_chunks * bptt tokens
     commit_pretrained: bool = False    # keep the pretrained LMs (fp16) in results/, so no rerun needs them
+    pretrain: PretrainRecipe | None = None  # set: pretrain on the fixed Wikipedia split with this recipe
+    #                                          (None: wiki_words of wiki_shards, validation its first 1%)
     tasks: dict = field(default_factory=dict)
 
     @property

@@ -71,6 +71,18 @@ class LMTask:
         self.tokens_seen += y.numel()
         return loss + ar_tar_loss(dropped, raw, self.alpha, self.beta), y.numel()
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The hidden state carried into the next window (what a mid-epoch checkpoint must keep)."""
+        if self.hidden is None:
+            return {}
+        return {f"{part}{layer}": t for layer, (h, c) in enumerate(self.hidden) for part, t in (("h", h), ("c", c))}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Carry ``state`` (from :meth:`state_dict`) into the next window."""
+        layers = len(state) // 2
+        self.hidden = [(state[f"h{i}"].to(self.device), state[f"c{i}"].to(self.device))
+                       for i in range(layers)] or None
+
     def evaluate(self, model: LanguageModel) -> dict[str, float]:
         loss = lm_loss(model, self.valid, self.device)
         return {"valid_loss": loss, "valid_perplexity": perplexity(loss)}

@@ -2,7 +2,8 @@
 
 Adam with β1 0.7 / β2 0.99, discriminative learning rates per layer group, a schedule per stage (STLR,
 cosine or constant), stages of unfreezing, gradient clipping, mixed precision on CUDA, validation after
-every epoch, a checkpoint after every epoch and exact resume from it.
+every epoch, a checkpoint after every epoch (and, where asked, every so many batches and on SIGTERM) and
+exact resume from it.
 
 Under ``torchrun`` the same loop trains a model wrapped by :func:`ulmfit_core.distributed.wrap_model`
 (DistributedDataParallel): each process feeds its own slice of the batch, checkpoints are written by rank 0
@@ -10,13 +11,16 @@ only, and the epoch's train loss is summed over all processes.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -120,11 +124,49 @@ def _stage_of(stages: list[Stage], epoch: int) -> tuple[int, int]:
     raise IndexError("epoch beyond the last stage")
 
 
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived: a checkpoint of the batches done so far was written and training stopped."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(active: bool) -> Iterator[threading.Event]:
+    """Yield an event that SIGTERM sets (instead of ending the process) while ``active``; the loop then
+    checkpoints and stops. Only the main thread can take signals: elsewhere the event never fires."""
+    flag = threading.Event()
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass(frozen=True)
+class Every:
+    """Work inside an epoch, every so many batches: a checkpoint (and one on SIGTERM), an evaluation."""
+
+    checkpoint: int = 0
+    evaluate: int = 0
+
+    def due(self, interval: int, done: int, n_batches: int) -> bool:
+        return bool(interval) and done % interval == 0 and done < n_batches
+
+
 def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: TrainConfig,
-        run_dir: Path | None, device: torch.device | None = None, progress: bool = True) -> list[dict]:
+        run_dir: Path | None, device: torch.device | None = None, progress: bool = True,
+        checkpoint_every: int = 0, eval_every: int = 0) -> list[dict]:
     """Train ``model`` on ``task`` and return the per-epoch history (train loss, validation metrics, lr,
     seconds, tokens/items). With ``run_dir``, a checkpoint is written after each epoch and a run that
     finds one there resumes from it, giving the same result as an uninterrupted run.
+
+    ``checkpoint_every`` > 0 also checkpoints every that many batches inside an epoch, and when SIGTERM
+    arrives (then raises :class:`TrainingInterrupted`); such a checkpoint holds the position in the
+    epoch's data, the RNG, optimiser and schedule state, the running train loss and the task's own state
+    (an LM's hidden state), so a resumed run ends with the same weights as an uninterrupted one.
+    ``eval_every`` > 0 evaluates every that many batches too; those evaluations are the epoch record's
+    ``curve`` (validation metrics against items trained on so far in the epoch).
 
     ``model`` may come wrapped by :func:`ulmfit_core.distributed.wrap_model` (DDP); ``groups`` are the
     bare model's layer groups. Every process loads the same checkpoint; only rank 0 writes them."""
@@ -136,79 +178,144 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
     if distributed.is_distributed() and len(stages) > 1:
         raise ValueError(f"TrainConfig.strategy = {cfg.strategy!r} freezes layer groups, which DDP cannot "
                          f"follow; train with strategy 'full' under torchrun")
+    if distributed.is_distributed() and (checkpoint_every or eval_every):
+        raise ValueError("checkpoints and evaluations inside an epoch are for one process; under torchrun "
+                         "each process has its own hidden state and RNG, which a checkpoint does not hold")
+    every = Every(checkpoint_every if run_dir else 0, eval_every)
     optimizer = make_optimizer(groups, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     history: list[dict] = []
-    start = 0
+    start, resume = 0, None
     ckpt_dir = run_dir / "checkpoints" if run_dir else None
     if ckpt_dir and (latest := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(latest, core, optimizer)
-        start, history = state["epoch"] + 1, state["history"]
+        history = state["history"]
+        start, resume = (state["epoch"], state) if "step" in state else (state["epoch"] + 1, None)
     total_epochs = sum(s.epochs for s in stages)
-    for epoch in range(start, total_epochs):
-        stage_idx, in_stage = _stage_of(stages, epoch)
-        stage = stages[stage_idx]
-        freeze_to(groups, stage.groups)
-        first = epoch - in_stage
-        steps = sum(task.n_batches(e) for e in range(first, first + stage.epochs))
-        sched_kw = {"cut_frac": cfg.cut_frac, "ratio": cfg.ratio} if cfg.schedule == "stlr" else {}
-        for group, lr in zip(optimizer.param_groups, group_lrs(cfg, len(groups))):
-            group["lr"] = lr
-            group.pop("initial_lr", None)
-        scheduler = make_scheduler(optimizer, cfg.schedule, steps, **sched_kw)
-        with warnings.catch_warnings():  # fast-forward on resume: "step() before optimizer.step()"
-            warnings.simplefilter("ignore", UserWarning)
-            for _ in range(sum(task.n_batches(e) for e in range(first, epoch))):
-                scheduler.step()
-        if distributed.is_distributed():
-            # Each process draws its own dropout masks, from a seed fixed by (seed, epoch, rank): the RNG
-            # state in a checkpoint is rank 0's, so per-epoch seeds keep a resumed DDP run exact too.
-            torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_009 + distributed.rank())
-        record = _train_epoch(model, task, epoch, optimizer, scheduler, scaler, cfg, device, progress, ckpt_dir)
-        record.update(stage=stage_idx, trainable_groups=list(stage.groups))
-        model.eval()
-        with torch.no_grad(), autocast_for(device):
-            record.update(task.evaluate(core))  # every process evaluates the whole validation set
-        history.append(record)
-        if ckpt_dir and distributed.is_main():
-            save_checkpoint(ckpt_dir, epoch, core, optimizer, {"history": history})
-        distributed.barrier()  # no process runs ahead of (or resumes from) a half-written epoch
+    with _stop_on_sigterm(bool(every.checkpoint)) as stop:
+        for epoch in range(start, total_epochs):
+            stage_idx, in_stage = _stage_of(stages, epoch)
+            stage = stages[stage_idx]
+            freeze_to(groups, stage.groups)
+            first = epoch - in_stage
+            steps = sum(task.n_batches(e) for e in range(first, first + stage.epochs))
+            sched_kw = {"cut_frac": cfg.cut_frac, "ratio": cfg.ratio} if cfg.schedule == "stlr" else {}
+            for group, lr in zip(optimizer.param_groups, group_lrs(cfg, len(groups))):
+                group["lr"] = lr
+                group.pop("initial_lr", None)
+            scheduler = make_scheduler(optimizer, cfg.schedule, steps, **sched_kw)
+            done_before = sum(task.n_batches(e) for e in range(first, epoch)) + (resume["step"] if resume else 0)
+            with warnings.catch_warnings():  # fast-forward on resume: "step() before optimizer.step()"
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(done_before):
+                    scheduler.step()
+            if distributed.is_distributed():
+                # Each process draws its own dropout masks, from a seed fixed by (seed, epoch, rank): the RNG
+                # state in a checkpoint is rank 0's, so per-epoch seeds keep a resumed DDP run exact too.
+                torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_009 + distributed.rank())
+            loop = _EpochLoop(model, core, task, epoch, optimizer, scheduler, scaler, cfg, device, ckpt_dir,
+                              every, stop, history)
+            record = loop.run(progress, resume)
+            resume = None
+            record.update(stage=stage_idx, trainable_groups=list(stage.groups))
+            record.update(_evaluate(model, core, task, device))  # every process evaluates all of validation
+            history.append(record)
+            if ckpt_dir and distributed.is_main():
+                save_checkpoint(ckpt_dir, epoch, core, optimizer, {"history": history})
+            distributed.barrier()  # no process runs ahead of (or resumes from) a half-written epoch
     freeze_to(groups, tuple(range(len(groups))))
     return history
 
 
-def _train_epoch(model: nn.Module, task: Task, epoch: int, optimizer: torch.optim.Optimizer,
-                 scheduler: Any, scaler: Any, cfg: TrainConfig, device: torch.device, progress: bool,
-                 ckpt_dir: Path | None) -> dict:
+def _evaluate(model: nn.Module, core: nn.Module, task: Task, device: torch.device) -> dict[str, float]:
+    """The task's validation metrics in eval mode; ``model`` is left in training mode."""
+    model.eval()
+    with torch.no_grad(), autocast_for(device):
+        metrics = task.evaluate(core)
     model.train()
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    total_loss, total_items, t0 = 0.0, 0, time.perf_counter()
-    bar = tqdm(task.batches(epoch), total=task.n_batches(epoch), desc=f"epoch {epoch + 1}",
-               disable=not progress, leave=False)
-    for step, batch in enumerate(bar):
-        with autocast_for(device):
-            loss, items = task.loss(model, batch)
+    return metrics
+
+
+@dataclass
+class _EpochLoop:
+    """One epoch of training, from its first batch or from a mid-epoch checkpoint."""
+
+    model: nn.Module
+    core: nn.Module
+    task: Task
+    epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    cfg: TrainConfig
+    device: torch.device
+    ckpt_dir: Path | None
+    every: Every
+    stop: threading.Event
+    history: list[dict]
+
+    def run(self, progress: bool, resume: dict | None) -> dict:
+        """Train the epoch's remaining batches; return its record (train loss, items, seconds, curve)."""
+        self.model.train()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        n_batches = self.task.n_batches(self.epoch)
+        done = resume["step"] if resume else 0
+        partial = resume["partial"] if resume else {"loss": 0.0, "items": 0, "seconds": 0.0, "curve": []}
+        total_loss, total_items, curve = partial["loss"], partial["items"], list(partial["curve"])
+        batches = iter(self.task.batches(self.epoch))
+        for _ in range(done):  # the data position: skip what the checkpoint had trained on
+            next(batches)
+        if resume and hasattr(self.task, "load_state_dict"):
+            self.task.load_state_dict(resume.get("task_state", {}))
+        t0 = time.perf_counter() - partial["seconds"]
+        bar = tqdm(batches, total=n_batches, initial=done, desc=f"epoch {self.epoch + 1}",
+                   disable=not progress, leave=False)
+        for step, batch in enumerate(bar, start=done):
+            loss, items = self._step(batch, step, params)
+            total_loss += loss * items
+            total_items += items
+            bar.set_postfix(loss=f"{total_loss / total_items:.3f}")
+            done = step + 1
+            if self.every.due(self.every.evaluate, done, n_batches):
+                curve.append({"step": done, "items": total_items, **_evaluate(self.model, self.core, self.task,
+                                                                              self.device)})
+            if self.every.checkpoint and (self.every.due(self.every.checkpoint, done, n_batches)
+                                          or (self.stop.is_set() and done < n_batches)):
+                where = self._checkpoint(done, {"loss": total_loss, "items": total_items, "curve": curve,
+                                                "seconds": time.perf_counter() - t0})
+                if self.stop.is_set():
+                    raise TrainingInterrupted(f"SIGTERM at epoch {self.epoch + 1}, batch {done} of "
+                                              f"{n_batches}; checkpoint written to {where}")
+        seconds = time.perf_counter() - t0
+        total_loss, total_items = distributed.all_reduce_sum(total_loss, total_items)  # over all processes
+        total_items = int(total_items)
+        record = {"epoch": self.epoch + 1, "train_loss": total_loss / max(total_items, 1), "seconds": seconds,
+                  "items": total_items, "items_per_s": total_items / max(seconds, 1e-9),
+                  "lr_last_group": self.optimizer.param_groups[-1]["lr"]}
+        return {**record, "curve": curve} if curve else record
+
+    def _step(self, batch: Any, step: int, params: list[nn.Parameter]) -> tuple[float, int]:
+        with autocast_for(self.device):
+            loss, items = self.task.loss(self.model, batch)
         if not torch.isfinite(loss):
-            where = f"; the last good checkpoint is kept in {ckpt_dir}" if ckpt_dir else ""
-            raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+            where = f"; the last good checkpoint is kept in {self.ckpt_dir}" if self.ckpt_dir else ""
+            raise TrainingDiverged(f"loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}; "
                                    f"training stopped{where}")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.clip:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], cfg.clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        total_loss += loss.item() * items
-        total_items += items
-        bar.set_postfix(loss=f"{total_loss / total_items:.3f}")
-    seconds = time.perf_counter() - t0
-    total_loss, total_items = distributed.all_reduce_sum(total_loss, total_items)  # over all processes
-    total_items = int(total_items)
-    return {"epoch": epoch + 1, "train_loss": total_loss / max(total_items, 1), "seconds": seconds,
-            "items": total_items, "items_per_s": total_items / max(seconds, 1e-9),
-            "lr_last_group": optimizer.param_groups[-1]["lr"]}
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], self.cfg.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.item(), items
+
+    def _checkpoint(self, done: int, partial: dict) -> Path:
+        assert self.ckpt_dir is not None
+        task_state = self.task.state_dict() if hasattr(self.task, "state_dict") else None
+        return save_checkpoint(self.ckpt_dir, self.epoch, self.core, self.optimizer,
+                               {"history": self.history, "partial": partial}, step=done, task_state=task_state)
 
 
 def perplexity(loss: float) -> float:
