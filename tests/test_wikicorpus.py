@@ -68,7 +68,8 @@ def test_a_token_budget_is_a_prefix_cut_at_an_article_boundary(wiki_root):
         wikicorpus.training_docs(vocab, [0, 1], int(lengths[-1]))
 
 
-def test_pretraining_on_the_fixed_split_records_a_curve_and_its_tokens(wiki_root):
+def test_pretraining_on_the_fixed_split_records_a_curve_and_its_tokens(wiki_root, monkeypatch):
+    monkeypatch.setattr(E, "CURVE_MIN_TOKENS", 100)
     scale = get_scale("smoke")
     run = E.wiki_pretrain_run(scale, PretrainRecipe(tokens=1500, lr=5e-3, batch_size=4))
     assert run.config["corpus"]["heldout"] == {"shard": 7, "articles": 2}

@@ -368,7 +368,8 @@ def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
 
 
 CHECKPOINT_SECONDS = 300   # a long pretraining run checkpoints about this often (and on SIGTERM)
-CURVE_POINTS = 12          # validation evaluations per run, for the perplexity-against-tokens curve
+CURVE_POINTS = 12          # validation evaluations per run, for the perplexity-against-tokens curve,
+CURVE_MIN_TOKENS = 2_000_000  # but at most one per this many training tokens (one costs ~20 s on a CPU)
 
 
 def _do_wiki_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
@@ -386,7 +387,8 @@ def _do_wiki_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list
     model, history = pretrain_lm(train_docs, valid_docs, vocab, AWDLSTMConfig.from_dict(cfg["model"]), train,
                                  cfg["bptt"], run.work_dir, device, progress,
                                  checkpoint_every=max(1, int(CHECKPOINT_SECONDS / seconds_per_step)),
-                                 eval_every=max(1, -(-steps * train.epochs // CURVE_POINTS)))
+                                 eval_every=max(-(-steps * train.epochs // CURVE_POINTS),
+                                                -(-CURVE_MIN_TOKENS // (train.batch_size * cfg["bptt"]))))
     _finish_lm(run, model, vocab)
     seconds = sum(h["seconds"] for h in history)
     metrics = {"valid_perplexity": history[-1]["valid_perplexity"], "vocab_size": len(vocab),
