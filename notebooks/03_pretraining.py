@@ -54,7 +54,7 @@ study.image()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(study.verdicts())
+study.verdict_table()
 
 # %% [markdown]
 # ## Reproducibility

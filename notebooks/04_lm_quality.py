@@ -65,7 +65,7 @@ studies.perplexity_table(scale, device)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(study.verdicts())
+study.verdict_table()
 
 # %% [markdown]
 # ## Reproducibility

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ulmfit_core import cli
 from ulmfit_core.cli import main
+from ulmfit_core.usercsv import min_rows
 
 WORDS = {"pos": "good great fine lovely superb nice".split(), "neg": "bad awful poor dull horrid nasty".split()}
 FILLER = "the a movie film plot actor scene this was and it".split()
@@ -85,3 +87,38 @@ def test_missing_column_names_the_file(tmp_path, capsys) -> None:
     assert main(["train-classifier", "--from-scratch", "-c", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "train.csv" in err and "text" in err
+
+
+def _never_tokenise(monkeypatch) -> None:
+    """Make every tokenising entry point fail: the checks must stop a bad config before them."""
+    def fail(*args, **kwargs):
+        raise AssertionError("tokenised before the config was checked")
+    for target in ("build_vocab", "encode"):
+        monkeypatch.setattr(cli, target, fail)
+
+
+def test_three_row_csv_is_rejected_before_tokenising_naming_file_and_rows(tmp_path, capsys, monkeypatch) -> None:
+    cfg = make_config(tmp_path)
+    write_csv(tmp_path / "train.csv", 3, 0)
+    _never_tokenise(monkeypatch)
+    assert main(["train-classifier", "--from-scratch", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and str(tmp_path / "train.csv") in err
+    assert "3 row(s) give 0 validation row(s) at valid_frac 0.1" in err and "at least 6 rows" in err
+
+
+def test_one_class_csv_is_rejected_with_every_problem_at_once(tmp_path, capsys, monkeypatch) -> None:
+    cfg = make_config(tmp_path)
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"review {i},pos\n" for i in range(20)))
+    _never_tokenise(monkeypatch)
+    assert main(["fine-tune-lm", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'train.csv'}: column 'label' has 1 class(es) ['pos']; a classifier needs at least two" in err
+    assert "no pretrained stage" in err and "ulmfit pretrain" in err        # the missing stage, in the same message
+
+
+def test_enough_rows_is_the_smallest_count_with_a_validation_row() -> None:
+    assert [min_rows(f) for f in (0.1, 0.2, 0.5)] == [6, 3, 2]
+    for frac in (0.1, 0.25, 0.3):
+        n = min_rows(frac)
+        assert round(frac * n) >= 1 and round(frac * (n - 1)) < 1

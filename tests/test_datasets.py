@@ -5,11 +5,14 @@ tiny synthetic files in ``tmp_path``.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
 import functools
 import gzip
 import hashlib
 import io
 import tarfile
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from ulmfit_core import download
 from ulmfit_core.datasets import Record
 
 ALL_SPLITS = [(name, split) for name, info in D.DATASETS.items() for split in info.split_sizes]
+COMPLETE_ZHANG = ("ag_news_120k", "dbpedia_560k", "yelp_bi_560k", "yelp_full_650k")   # downloaded, not shared
 
 
 @functools.cache
@@ -36,6 +40,8 @@ def _labels(records) -> Counter:
 
 @pytest.mark.parametrize("name,split", ALL_SPLITS)
 def test_every_split_has_the_registry_count_and_label_set(shared_data, name, split):
+    if name in COMPLETE_ZHANG and not all((shared_data / f).is_file() for f in D.split_files(name, split)):
+        pytest.skip(f"{name}/{split} is not in this data folder (fetch_dataset downloads it)")
     records = _load(shared_data, name, split)
     info = D.dataset_info(name)
     assert len(records) == info.split_sizes[split]
@@ -189,6 +195,87 @@ def test_registry_lookups():
         assert "\n" not in info.description
     for name in ("ag_news_7k6", "dbpedia_14k"):
         assert D.DATASETS[name].description.startswith("NOT the paper's")
+    for name in COMPLETE_ZHANG:
+        assert "complete" in D.DATASETS[name].description and D.fetchable(name)
+    assert not D.fetchable("yelp_bi") and not D.fetchable("dbpedia_14k")
+
+
+# --------------------------------------------------------------------------- complete datasets, small files
+
+def _shrunk(monkeypatch, name: str, **sizes: int) -> None:
+    """Let the registry expect ``sizes`` records for ``name``, so that small files of the real format load."""
+    info = D.DATASETS[name]
+    monkeypatch.setitem(D.DATASETS, name, dataclasses.replace(info, split_sizes={**info.split_sizes, **sizes}))
+
+
+def test_complete_ag_reads_the_original_format(tmp_path, shared_data, monkeypatch):
+    with gzip.open(shared_data / "ag_news" / "test.csv.gz", "rt", encoding="utf-8") as fh:
+        head = "".join(fh.readline() for _ in range(6))
+    _gz(tmp_path / "ag_news" / "train.csv.gz", head)
+    (tmp_path / "ag_news" / "classes.txt").write_bytes((shared_data / "ag_news" / "classes.txt").read_bytes())
+    with pytest.raises(ValueError, match=r"train\.csv\.gz: ag_news_120k/train: expected 120000 records, found 6"):
+        D.load_split("ag_news_120k", "train", tmp_path)
+    _shrunk(monkeypatch, "ag_news_120k", train=6)
+    records = D.load_split("ag_news_120k", "train", tmp_path)
+    assert records[:2] == [D.read_zhang_csv(shared_data / "ag_news" / "test.csv.gz", n_classes=4)[0],
+                           Record("The Race is On: Second Private Team Sets Launch Date for Human Spaceflight "
+                                  "(SPACE.com). SPACE.com - TORONTO, Canada -- A second\\team of rocketeers "
+                                  "competing for the  #36;10 million Ansari X Prize, a contest for\\privately "
+                                  "funded suborbital space flight, has officially announced the first\\launch "
+                                  "date for its manned rocket.", 3)]
+    assert D.load_split("ag_news_120k", "test", shared_data) == D.read_zhang_csv(
+        shared_data / "ag_news" / "test.csv.gz", n_classes=4)      # the official 7,600-row test split
+
+
+def test_complete_dbpedia_joins_title_and_abstract_and_checks_classes(tmp_path, shared_data, monkeypatch):
+    rows = ('1,"E. D. Abbott Ltd"," Abbott of Farnham E D Abbott Limited was a British coachbuilding business."\n'
+            '14,"Old Man Goya","Old Man Goya is a 2003 book by Julia Blackburn."\n')
+    _gz(tmp_path / "dbpedia" / "test.csv.gz", rows)
+    (tmp_path / "dbpedia" / "classes.txt").write_bytes((shared_data / "dbpedia" / "classes.txt").read_bytes())
+    _shrunk(monkeypatch, "dbpedia_560k", test=2)
+    assert D.load_split("dbpedia_560k", "test", tmp_path) == [
+        Record("E. D. Abbott Ltd. Abbott of Farnham E D Abbott Limited was a British coachbuilding business.", 0),
+        Record("Old Man Goya. Old Man Goya is a 2003 book by Julia Blackburn.", 13)]
+    _gz(tmp_path / "dbpedia" / "test.csv.gz", rows + '15,"Extra","A fifteenth class."\n')
+    _shrunk(monkeypatch, "dbpedia_560k", test=3)
+    with pytest.raises(ValueError, match=r"test\.csv\.gz: row 3: label 15 outside 1\.\.14"):
+        D.load_split("dbpedia_560k", "test", tmp_path)
+    (tmp_path / "dbpedia" / "classes.txt").write_text("Company\n")
+    with pytest.raises(ValueError, match=r"classes\.txt: class names \('Company',\) differ"):
+        D.load_split("dbpedia_560k", "test", tmp_path)
+
+
+def test_complete_yelp_full_maps_stars_to_labels(tmp_path, shared_data, monkeypatch):
+    fixture = D.read_zhang_csv(shared_data / "yelp" / "zhang_format_fixture" / "yelp_polarity_test_9rows.csv")
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(
+        (stars, r.text) for stars, r in zip((1, 2, 3, 4, 5), fixture))          # Zhang et al.'s quoting
+    rows = buf.getvalue()
+    _gz(tmp_path / "yelp" / "review_full" / "train.csv.gz", rows)
+    _shrunk(monkeypatch, "yelp_full_650k", train=5)
+    records = D.load_split("yelp_full_650k", "train", tmp_path)
+    assert [r.label for r in records] == [0, 1, 2, 3, 4]
+    assert [r.text for r in records] == [r.text for r in fixture[:5]]
+    _gz(tmp_path / "yelp" / "review_full" / "train.csv.gz", rows + '6,"Six stars?"\n')
+    _shrunk(monkeypatch, "yelp_full_650k", train=6)
+    with pytest.raises(ValueError, match=r"review_full/train\.csv\.gz: row 6: label 6 outside 1\.\.5"):
+        D.load_split("yelp_full_650k", "train", tmp_path)
+
+
+def test_wikitext103_training_text_is_read_by_article_and_its_line_count_checked(tmp_path, shared_data,
+                                                                                monkeypatch):
+    lines = (shared_data / "wikitext" / "raw" / "wiki.valid.raw").read_text(encoding="utf-8").splitlines(True)
+    path = tmp_path / D.WIKITEXT103_TRAIN
+    with pytest.raises(FileNotFoundError, match="fetch_wikitext103"):
+        D.wikitext103_articles(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(lines[:200]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"wiki\.train\.raw: expected 1,801,350 lines, found 200"):
+        list(D.wikitext103_articles(tmp_path))
+    monkeypatch.setattr(D, "WIKITEXT103_TRAIN_LINES", 200)
+    articles = list(D.wikitext103_articles(tmp_path))
+    assert articles[0].startswith(" = Homarus gammarus = ")
+    assert all(a.startswith(" = ") for a in articles) and len(articles) >= 1
 
 
 # --------------------------------------------------------------------------- bad input (synthetic)
@@ -416,17 +503,73 @@ def test_imdb_download_is_repacked_into_csv(tmp_path, serve, monkeypatch):
     assert not list((tmp_path / "cache").glob("tmp*"))  # extraction folder cleaned up
 
 
-def test_ag_download_keeps_the_official_test_split(tmp_path, serve, monkeypatch):
-    _serve_archive(tmp_path, serve, monkeypatch, "ag_news", "ag_news_csv.tgz", {
-        "ag_news_csv/classes.txt": "World\nSports\nBusiness\nSci/Tech\n",
-        "ag_news_csv/train.csv": '"1","big","train"\n',
-        "ag_news_csv/test.csv": '"2","Win","Team wins"\n"4","New chip?","Faster"\n',
-    })
+def _serve_plain(tmp_path: Path, serve, monkeypatch, key: str, files: dict[str, bytes]) -> None:
+    """Serve ``files`` from a local HTTP server as the pinned plain-file sources of ``key``."""
+    served = tmp_path / "served"
+    served.mkdir(exist_ok=True)
+    base = serve(served)
+    for name, data in files.items():
+        (served / name).write_bytes(data)
+    monkeypatch.setitem(download.SOURCES, key, [
+        download.Source(base + name, hashlib.sha256(data).hexdigest(), name, False, len(data))
+        for name, data in files.items()])
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+
+
+def test_ag_download_places_both_splits_of_the_original_csvs(tmp_path, serve, monkeypatch):
+    _serve_plain(tmp_path, serve, monkeypatch, "ag_news", {
+        "train.csv": b'"1","big","train"\n', "test.csv": b'"2","Win","Team wins"\n"4","New chip?","Faster"\n'})
     root = tmp_path / "data"
-    D.fetch_dataset("ag_news_7k6", root)
+    D.fetch_dataset("ag_news_7k6", root)               # the stand-in is re-split from the same test file
     assert D.read_zhang_csv(root / "ag_news" / "test.csv.gz", n_classes=4) == [
         Record("Win. Team wins", 1), Record("New chip? Faster", 3)]
-    assert (root / "ag_news" / "classes.txt").read_text().splitlines()[3] == "Sci/Tech"
+    assert D.read_zhang_csv(root / "ag_news" / "train.csv.gz", n_classes=4) == [Record("big. train", 0)]
+    assert (root / "ag_news" / "classes.txt").read_text().splitlines() == list(D.DATASETS["ag_news_120k"].label_names)
+    with pytest.raises(ValueError, match=r"train\.csv\.gz: ag_news_120k/train: expected 120000 records, found 1"):
+        D.load_split("ag_news_120k", "train", root)
+
+
+def test_zhang_archive_download_is_placed_where_the_reader_reads_it(tmp_path, serve, monkeypatch, shared_data):
+    fixture = shared_data / "yelp" / "zhang_format_fixture"
+    _serve_archive(tmp_path, serve, monkeypatch, "yelp_polarity", "yelp_review_polarity_csv.tgz", {
+        "yelp_review_polarity_csv/readme.txt": (fixture / "readme.txt").read_text(),
+        "yelp_review_polarity_csv/train.csv": (fixture / "yelp_polarity_train_5rows.csv").read_text(),
+        "yelp_review_polarity_csv/test.csv": (fixture / "yelp_polarity_test_9rows.csv").read_text(),
+    })
+    root = tmp_path / "data"
+    written = D.fetch_dataset("yelp_bi_560k", root)
+    assert sorted(p.relative_to(root).as_posix() for p in written) == [
+        "yelp/review_polarity/readme.txt", "yelp/review_polarity/test.csv.gz", "yelp/review_polarity/train.csv.gz"]
+    info = D.DATASETS["yelp_bi_560k"]
+    monkeypatch.setitem(D.DATASETS, "yelp_bi_560k", dataclasses.replace(info, split_sizes={"train": 5, "test": 9}))
+    assert D.load_split("yelp_bi_560k", "test", root) == D.read_zhang_csv(fixture / "yelp_polarity_test_9rows.csv")
+    assert [r.label for r in D.load_split("yelp_bi_560k", "train", root)] == [0, 1, 0, 0, 1]
+    assert not list((tmp_path / "cache").glob("tmp*"))
+
+
+def test_wikitext103_download_places_the_training_text_and_missing_eval_files(tmp_path, serve, monkeypatch):
+    buf = io.BytesIO()
+    texts = {"wiki.train.raw": " \n = A = \n \n Alpha text . \n", "wiki.valid.raw": " \n = V = \n",
+             "wiki.test.raw": " \n = T = \n"}
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in texts.items():
+            zf.writestr(f"wikitext-103-raw/{name}", text)
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "wikitext-103-raw-v1.zip").write_bytes(buf.getvalue())
+    monkeypatch.setitem(download.SOURCES, "wikitext103_raw", [download.Source(
+        serve(served) + "wikitext-103-raw-v1.zip", hashlib.sha256(buf.getvalue()).hexdigest(),
+        "wikitext-103-raw-v1.zip", True)])
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    (root / "wikitext" / "raw").mkdir(parents=True)
+    (root / "wikitext" / "raw" / "wiki.test.raw").write_text("kept")
+    written = D.fetch_wikitext103(root)
+    assert sorted(p.relative_to(root).as_posix() for p in written) == [
+        "wikitext/raw/wiki.valid.raw", D.WIKITEXT103_TRAIN]
+    assert (root / "wikitext" / "raw" / "wiki.test.raw").read_text() == "kept"
+    monkeypatch.setattr(D, "WIKITEXT103_TRAIN_LINES", 4)
+    assert list(D.wikitext103_articles(root)) == [" = A = \n \n Alpha text . "]
 
 
 def test_surrogate_datasets_cannot_be_downloaded(tmp_path):

@@ -22,3 +22,55 @@ def test_reduced_imdb_runs_three_seeds_for_its_main_result_only() -> None:
     assert _seeds(reduced, "imdb", None, main=True) == [0, 1, 2]
     assert _seeds(reduced, "imdb", None) == [0]
     assert _seeds(reduced, "trec6", None, main=True) == _seeds(reduced, "trec6", None) == [0, 1, 2]
+
+
+# ------------------------------------------------------------------ schedule lengths chosen on validation
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ulmfit_core import studies  # noqa: E402
+from ulmfit_core.fileio import read_json  # noqa: E402
+from ulmfit_core.verdicts import Effect  # noqa: E402
+
+
+def test_levelled_off_is_the_shortest_schedule_no_longer_one_beats_by_a_standard_error() -> None:
+    # 400 validation examples at ~20% error: one standard error is 2 points
+    assert studies.levelled_off({2: 30.0, 4: 21.0, 8: 20.0, 16: 19.5}, 400) == 4
+    assert studies.levelled_off({2: 30.0, 4: 25.0, 8: 20.0}, 400) == 8
+    assert studies.levelled_off({2: 20.0, 4: 21.0}, 400) == 2
+    with pytest.raises(ValueError, match="at least one"):
+        studies.levelled_off({}, 10)
+
+
+def test_the_epoch_choice_picks_what_its_table_says(tmp_path, monkeypatch) -> None:
+    """With validation errors made up from each run's epochs, the choice, its table and its record agree."""
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
+    made_up = {("finetune_lm", 1): 40.0, ("finetune_lm", 2): 30.0, ("classifier", 5): 31.0, ("classifier", 8): 30.0}
+
+    def ensure(run, device="auto"):
+        lm = run.parents[0] if run.parents else None
+        if lm is not None and lm.kind == "finetune_lm" and run.config["train"]["epochs"] == 5:
+            return {"metrics": {"valid_error": made_up[("finetune_lm", lm.config["train"]["epochs"])]}}
+        return {"metrics": {"valid_error": made_up[("classifier", run.config["train"]["epochs"])]}}
+
+    monkeypatch.setattr(studies, "ensure", ensure)
+    monkeypatch.setattr(studies, "task_data", lambda ds, sc: type("D", (), {"valid": [0] * 40})())
+    table, choice = studies.epoch_choice("smoke", "trec6", device="cpu")
+    assert choice == {"lm_epochs": 2, "clf_epochs": 5}          # 31 vs 30 is within one SE of 40 examples
+    chosen = table[table["chosen"] == "yes"]
+    assert dict(zip(chosen["schedule"], chosen["epochs"])) == {"LM fine-tuning": 2, "classifier": 5}
+    record = read_json(tmp_path / "smoke" / "choices" / "trec6.json")
+    assert record["choice"] == choice and record["n_valid"] == 40 and len(record["table"]) == 4
+
+
+def test_the_verdict_table_has_one_row_per_claim_and_marks_sanity_checks() -> None:
+    effect = dataclasses.asdict(Effect(-1.5, -2.5, -0.5, 3, 500, 1.2, 0.4))
+    claims = [studies.Claim("main_results", "ULMFiT − from scratch", "trec6", "test", -2.0, effect, "holds", ""),
+              studies.Claim("main_results", "ULMFiT − linear baseline", "trec6", "test", float("nan"), effect,
+                            "holds", "", sanity=True)]
+    table = studies.verdict_table(claims)
+    assert len(table) == 2 and list(table["verdict"]) == ["holds", "holds"]
+    assert table["claim"][1].startswith("sanity check (not the paper's)") and table["paper"][1] == "n/a"
+    assert table["ours [95% CI]"][0] == "−1.50 [−2.50, −0.50]" and table["smallest detectable"][0] == "1.20"
+    assert np.all(table["seeds"] == 3)

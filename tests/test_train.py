@@ -15,7 +15,7 @@ from ulmfit_core.checkpoint import latest_checkpoint, load_checkpoint
 from ulmfit_core.classifier import TextClassifier
 from ulmfit_core.schedules import cosine, slanted_triangular
 from ulmfit_core.tasks import ClassificationTask, LMTask, classification_metrics, predict
-from ulmfit_core.train import TrainConfig, TrainingDiverged, fit, make_optimizer
+from ulmfit_core.train import TrainConfig, TrainingDiverged, best_epoch, fit, make_optimizer
 from wrapped_task import Wrapped
 
 VOCAB = 50
@@ -44,10 +44,10 @@ def tiny_classifier() -> TextClassifier:
     return TextClassifier(VOCAB, 3, CFG, bptt=5, max_len=15, head_hidden=8)
 
 
-def clf_task(n_train: int = 16) -> ClassificationTask:
+def clf_task(n_train: int = 16, n_valid: int = 6) -> ClassificationTask:
     rng = np.random.default_rng(0)
-    docs = [rng.integers(2, VOCAB, rng.integers(3, 25)) for _ in range(n_train + 6)]
-    labels = rng.integers(0, 3, n_train + 6)
+    docs = [rng.integers(2, VOCAB, rng.integers(3, 25)) for _ in range(n_train + n_valid)]
+    labels = rng.integers(0, 3, n_train + n_valid)
     return ClassificationTask(TextDataset(docs[:n_train], labels[:n_train]),
                               TextDataset(docs[n_train:], labels[n_train:]), batch_size=4, seed=2)
 
@@ -268,3 +268,54 @@ def test_classifier_trains_when_one_document_is_left_over():
     history = fit(model, model.layer_groups(), task, TrainConfig(epochs=1, batch_size=4), None, CPU,
                   progress=False)
     assert np.isfinite(history[0]["train_loss"])
+
+
+# ---------------------------------------------------------------- early stopping (the paper's baselines)
+
+
+class Snapshots(Wrapped):
+    """Keeps a copy of the model's weights after every epoch's evaluation."""
+
+    def __init__(self, task) -> None:
+        super().__init__(task)
+        self.after_epoch: list[dict] = []
+
+    def evaluate(self, model):
+        self.after_epoch.append({k: v.clone() for k, v in model.state_dict().items()})
+        return self.task.evaluate(model)
+
+
+def test_best_epoch_is_the_lowest_validation_error_then_loss_then_the_earliest():
+    history = [{"valid_error": 30.0, "valid_loss": 1.0}, {"valid_error": 20.0, "valid_loss": 0.9},
+               {"valid_error": 20.0, "valid_loss": 0.8}, {"valid_error": 20.0, "valid_loss": 0.8}]
+    assert best_epoch(history) == 2
+
+
+def test_early_stopping_gives_back_the_best_validation_epoch_weights_even_after_a_resume(tmp_path):
+    cfg = TrainConfig(epochs=6, lr=0.1, batch_size=4)   # random labels: validation is best early on
+    model, watched = tiny_classifier(), Snapshots(clf_task(n_valid=30))
+    history = fit(model, model.layer_groups(), watched, cfg, tmp_path / "a", CPU, progress=False, keep_best=True)
+    kept = best_epoch(history)
+    assert kept < len(history) - 1, [h["valid_error"] for h in history]   # the case worth testing
+    final = model.state_dict()
+    assert all(torch.equal(final[k], watched.after_epoch[kept][k]) for k in final)
+    assert not all(torch.equal(final[k], watched.after_epoch[-1][k]) for k in final)
+    assert (tmp_path / "a" / "checkpoints" / "best.safetensors").exists()
+    # interrupted after the best epoch, resumed by a new process: the best weights come from the run folder
+    broken = tiny_classifier()
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        fit(broken, broken.layer_groups(), Interrupted(clf_task(n_valid=30), at=kept + 1, after=1), cfg,
+            tmp_path / "b", CPU, progress=False, keep_best=True)
+    resumed = tiny_classifier()
+    again = fit(resumed, resumed.layer_groups(), clf_task(n_valid=30), cfg, tmp_path / "b", CPU, progress=False,
+                keep_best=True)
+    assert comparable(again) == comparable(history)
+    assert_same_weights(model, resumed)
+
+
+def test_without_early_stopping_the_last_epoch_is_kept():
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=4)
+    model, watched = tiny_classifier(), Snapshots(clf_task())
+    fit(model, model.layer_groups(), watched, cfg, None, CPU, progress=False)
+    final = model.state_dict()
+    assert all(torch.equal(final[k], watched.after_epoch[-1][k]) for k in final)

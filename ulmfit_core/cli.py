@@ -7,7 +7,8 @@
     ulmfit predict          -c run.yaml --input texts.csv --output predictions.csv
 
 Every stage writes into ``output/<stage>/`` (weights as safetensors, vocabulary as JSON, history) and
-resumes from its last checkpoint if interrupted.
+resumes from its last checkpoint if interrupted. Before it tokenises anything, each command checks what it
+will read (:func:`check_inputs`) and stops with one message naming every problem.
 """
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ from ulmfit_core.batching import TextDataset
 from ulmfit_core.checkpoint import load_into, load_weights, save_weights
 from ulmfit_core.classifier import TextClassifier
 from ulmfit_core.config import Config, ConfigError, check_range
+from ulmfit_core import settings
 from ulmfit_core.datasets import validation_split, wikipedia_articles, Record
 from ulmfit_core.fileio import read_json, write_json, write_text
 from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
 from ulmfit_core.tasks import classification_metrics, predict
 from ulmfit_core.train import TrainConfig, pick_device
-from ulmfit_core.usercsv import label_ids, read_labelled_csv
+from ulmfit_core.usercsv import check_labelled_csv, label_ids, read_labelled_csv
 from ulmfit_core.vocab import Vocab
 
 
@@ -99,6 +101,67 @@ class RunConfig(Config):
 
 def _stage_dir(cfg: RunConfig, stage: str) -> Path:
     return Path(cfg.output) / stage
+
+
+_READS_STAGE = {"fine-tune-lm": "pretrained", "train-classifier": "lm", "evaluate": "classifier",
+                "predict": "classifier"}
+_STAGE_FILES = {"pretrained": ("model.safetensors", "vocab.json"), "lm": ("model.safetensors", "vocab.json"),
+                "classifier": ("model.safetensors", "vocab.json", "labels.json")}
+_MAKES_STAGE = {"pretrained": "ulmfit pretrain", "lm": "ulmfit fine-tune-lm", "classifier": "ulmfit train-classifier"}
+
+
+def _csv_problems(cfg: RunConfig, key: str, labelled: bool) -> list[str]:
+    """Problems of ``data.<key>``: unset, unreadable, missing columns; for training, classes and rows."""
+    value = getattr(cfg.data, key)
+    if not value:
+        return [f"data.{key} is not set"]
+    if key == "train_csv":
+        return check_labelled_csv(Path(value), cfg.data.text_column, cfg.data.label_column, cfg.data.valid_frac)
+    try:
+        read_labelled_csv(Path(value), cfg.data.text_column, cfg.data.label_column if labelled else None)
+    except (ValueError, FileNotFoundError) as err:
+        return [str(err)]
+    return []
+
+
+def _corpus_problems(cfg: PretrainConfig) -> list[str]:
+    if cfg.corpus != "wikipedia":
+        return [] if Path(cfg.corpus).is_file() else [f"{cfg.corpus}: pretrain.corpus file not found"]
+    root = settings.data_dir()
+    missing = [root / "wikipedia" / f"wiki_{k:02d}.txt.gz" for k in cfg.shards]
+    return [f"{p}: Wikipedia shard of pretrain.shards not found (set {settings.DATA_ENV})"
+            for p in missing if not p.is_file()]
+
+
+def check_inputs(cfg: RunConfig, command: str, from_scratch: bool = False, input_csv: Path | None = None,
+                 source: Path | None = None) -> None:
+    """Check everything ``command`` reads before it tokenises: the CSV files and their columns, at least
+    two classes and enough rows for the validation split (training), the corpus (pretraining) and the
+    previous stage's files. Raise one :class:`ConfigError` listing every problem (after ``source``, the
+    config file)."""
+    problems: list[str] = []
+    if command == "pretrain":
+        problems += _corpus_problems(cfg.pretrain)
+    if command in ("fine-tune-lm", "train-classifier"):
+        problems += _csv_problems(cfg, "train_csv", labelled=True)
+    if command == "evaluate":
+        problems += _csv_problems(cfg, "test_csv", labelled=True)
+    if command == "predict" and input_csv is not None:
+        try:
+            read_labelled_csv(input_csv, cfg.data.text_column, None)
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(str(err))
+    stage = None if command == "train-classifier" and from_scratch else _READS_STAGE.get(command)
+    if stage is not None:
+        folder = _stage_dir(cfg, stage)
+        missing = [folder / f for f in _STAGE_FILES[stage] if not (folder / f).is_file()]
+        if missing:
+            problems.append(f"{folder}: no {stage} stage ({', '.join(p.name for p in missing)} missing); "
+                            f"run `{_MAKES_STAGE[stage]}` first")
+    if problems:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}{len(problems)} problem(s), nothing was tokenised:\n  - "
+                          + "\n  - ".join(problems))
 
 
 def _corpus(cfg: PretrainConfig) -> list[str]:
@@ -217,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = RunConfig.load(args.config)
+        check_inputs(cfg, args.command, getattr(args, "from_scratch", False), getattr(args, "input", None),
+                     args.config)
         if args.command == "pretrain":
             cmd_pretrain(cfg)
         elif args.command == "fine-tune-lm":

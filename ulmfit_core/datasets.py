@@ -2,9 +2,12 @@
 
 Everything is read from the data folder (``settings.data_dir()``, the setting ``ULMFIT_DATA``). Texts
 are returned raw — HTML such as ``<br />``, AG's ``#36;`` entities and Zhang et al.'s ``\\n`` escapes
-are left for the tokenizer to fix, as fastai does. Where the local copy is only part of the paper's
-dataset (AG News, DBpedia, Yelp) the registry name and description say so, and the split is rebuilt
-deterministically (stratified, seed 0).
+are left for the tokenizer to fix, as fastai does. The registry holds the paper's datasets complete
+(``imdb``, ``trec6``, ``ag_news_120k``, ``dbpedia_560k``, ``yelp_bi_560k``, ``yelp_full_650k``; the last
+four from Zhang et al.'s CSVs, downloaded with :func:`fetch_dataset`) and the stand-ins a data folder
+without them holds (``ag_news_7k6``, ``dbpedia_14k``, ``yelp_bi``, ``yelp_full``); a stand-in's name and
+description say how it differs, and its split is rebuilt deterministically (stratified, seed 0). The
+paper's pretraining corpus, WikiText-103's training text, is read by :func:`wikitext103_articles`.
 
 Every reader checks its input: a malformed row, an unknown label, an empty text, a corrupt gzip file or
 a count that differs from the registry raises ``ValueError`` naming the file, the row (CSV rows counted
@@ -55,6 +58,7 @@ class DatasetInfo:
 _DBPEDIA_CLASSES = ("Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder",
                     "MeanOfTransportation", "Building", "NaturalPlace", "Village", "Animal", "Plant",
                     "Album", "Film", "WrittenWork")
+_AG_CLASSES = ("World", "Sports", "Business", "Sci/Tech")
 
 DATASETS: dict[str, DatasetInfo] = {
     "imdb": DatasetInfo(
@@ -66,7 +70,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "TREC-6 questions (Li & Roth 2002), complete original files, coarse labels: the paper's "
         "5.5k train / 500 test."),
     "ag_news_7k6": DatasetInfo(
-        "ag_news_7k6", ("World", "Sports", "Business", "Sci/Tech"), {"train": 6_600, "test": 1_000},
+        "ag_news_7k6", _AG_CLASSES, {"train": 6_600, "test": 1_000},
         "NOT the paper's AG News (120k train / 7.6k test): only the official 7,600-row AG test split, "
         "re-split stratified (seed 0) into 6,600 train / 1,000 test; text = title + '. ' + description."),
     "dbpedia_14k": DatasetInfo(
@@ -82,6 +86,22 @@ DATASETS: dict[str, DatasetInfo] = {
         "yelp_full", ("1", "2", "3", "4", "5"), {"train": 5_000, "test": 5_000},
         "Surrogate for Yelp-full (650k train / 50k test): real Yelp Open Dataset reviews (5k + 5k "
         "sample) labelled by star rating; not Zhang et al.'s split."),
+    "ag_news_120k": DatasetInfo(
+        "ag_news_120k", _AG_CLASSES, {"train": 120_000, "test": 7_600},
+        "AG News (Zhang et al. 2015), complete: the paper's 120k train / 7.6k test, the original CSVs; "
+        "text = title + '. ' + description."),
+    "dbpedia_560k": DatasetInfo(
+        "dbpedia_560k", _DBPEDIA_CLASSES, {"train": 560_000, "test": 70_000},
+        "DBpedia ontology (Zhang et al. 2015), complete: the paper's 560k train / 70k test, the original "
+        "CSVs; text = title + '. ' + abstract."),
+    "yelp_bi_560k": DatasetInfo(
+        "yelp_bi_560k", ("negative", "positive"), {"train": 560_000, "test": 38_000},
+        "Yelp review polarity (Zhang et al. 2015), complete: the paper's Yelp-bi, 560k train / 38k test, "
+        "the original CSVs (class 1 negative, 2 positive)."),
+    "yelp_full_650k": DatasetInfo(
+        "yelp_full_650k", ("1", "2", "3", "4", "5"), {"train": 650_000, "test": 50_000},
+        "Yelp review full (Zhang et al. 2015), complete: the paper's Yelp-full, 650k train / 50k test, "
+        "the original CSVs (class = stars)."),
 }
 
 
@@ -363,6 +383,7 @@ class _Layout:
 
     files: dict[str, str]
     read: Callable[[Path, str], list[Record]]
+    classes: str | None = None         # the dataset's classes.txt, checked against the registry
 
 
 def _read_imdb_split(root: Path, split: str) -> list[Record]:
@@ -383,13 +404,13 @@ def _resplit(path: Path, records: list[Record], source_size: int, name: str,
 
 def _read_ag_split(root: Path, split: str) -> list[Record]:
     names = DATASETS["ag_news_7k6"].label_names
-    _check_class_names(root / "ag_news" / "classes.txt", names)
+    _check_class_names(root / _AG_CLASSES_FILE, names)
     path = root / _LAYOUTS["ag_news_7k6"].files[split]
     return _resplit(path, read_zhang_csv(path, n_classes=len(names)), 7_600, "ag_news_7k6", split)
 
 
 def _read_dbpedia_split(root: Path, split: str) -> list[Record]:
-    _check_class_names(root / "dbpedia" / "classes.txt", _DBPEDIA_CLASSES)
+    _check_class_names(root / _DBPEDIA_CLASSES_FILE, _DBPEDIA_CLASSES)
     path = root / _LAYOUTS["dbpedia_14k"].files[split]
     return _resplit(path, _read_dbpedia_subset(path), 14_000, "dbpedia_14k", split)
 
@@ -409,6 +430,22 @@ def _read_yelp_bi(root: Path, split: str) -> list[Record]:
     return [Record(text, int(stars >= 4)) for text, stars in _read_yelp_stars(path) if stars != 3]
 
 
+def _zhang_reader(name: str) -> Callable[[Path, str], list[Record]]:
+    """The reader of a complete Zhang et al. dataset: its ``classes.txt`` (where it has one) must name
+    the registry's classes, then one split is read by :func:`read_zhang_csv`."""
+    def read(root: Path, split: str) -> list[Record]:
+        layout, names = _LAYOUTS[name], DATASETS[name].label_names
+        if layout.classes is not None:
+            _check_class_names(root / layout.classes, names)
+        return read_zhang_csv(root / layout.files[split], n_classes=len(names))
+    return read
+
+
+def _zhang_files(folder: str) -> dict[str, str]:
+    return {s: f"{folder}/{s}.csv.gz" for s in ("train", "test")}
+
+
+_AG_CLASSES_FILE, _DBPEDIA_CLASSES_FILE = "ag_news/classes.txt", "dbpedia/classes.txt"
 _YELP_FILES = {"train": "yelp/open_dataset_sample/dev.csv.gz",
                "test": "yelp/open_dataset_sample/test.csv.gz"}
 
@@ -416,12 +453,35 @@ _LAYOUTS: dict[str, _Layout] = {
     "imdb": _Layout({s: f"imdb/{s}.csv.gz" for s in ("train", "test", "unsup")}, _read_imdb_split),
     "trec6": _Layout({"train": "trec6/train_5500.label", "test": "trec6/TREC_10.label"},
                      _read_trec_split),
-    "ag_news_7k6": _Layout({s: "ag_news/test.csv.gz" for s in ("train", "test")}, _read_ag_split),
+    "ag_news_7k6": _Layout({s: "ag_news/test.csv.gz" for s in ("train", "test")}, _read_ag_split,
+                           _AG_CLASSES_FILE),
     "dbpedia_14k": _Layout({s: "dbpedia/subset14k_train.csv.gz" for s in ("train", "test")},
-                           _read_dbpedia_split),
+                           _read_dbpedia_split, _DBPEDIA_CLASSES_FILE),
     "yelp_bi": _Layout(_YELP_FILES, _read_yelp_bi),
     "yelp_full": _Layout(_YELP_FILES, _read_yelp_full),
+    "ag_news_120k": _Layout(_zhang_files("ag_news"), _zhang_reader("ag_news_120k"), _AG_CLASSES_FILE),
+    "dbpedia_560k": _Layout(_zhang_files("dbpedia"), _zhang_reader("dbpedia_560k"), _DBPEDIA_CLASSES_FILE),
+    "yelp_bi_560k": _Layout(_zhang_files("yelp/review_polarity"), _zhang_reader("yelp_bi_560k")),
+    "yelp_full_650k": _Layout(_zhang_files("yelp/review_full"), _zhang_reader("yelp_full_650k")),
 }
+
+
+def split_files(name: str, split: str) -> tuple[str, ...]:
+    """The files (relative to the data folder) that :func:`load_split` reads for one split of ``name``."""
+    info, layout = dataset_info(name), _LAYOUTS[name]
+    if split not in info.split_sizes:
+        raise ValueError(f"dataset {name!r} has no split {split!r}; splits: {list(info.split_sizes)}")
+    return (layout.files[split],) + ((layout.classes,) if layout.classes else ())
+
+
+def fetchable(name: str) -> bool:
+    """Whether :func:`fetch_dataset` can download dataset ``name`` from a source with a pinned SHA-256."""
+    return name in _FETCHERS
+
+
+def download_sources(name: str) -> list[download.Source]:
+    """The sources :func:`fetch_dataset` downloads for ``name`` (empty where no download reproduces it)."""
+    return list(download.SOURCES[_SOURCE_OF[name]]) if name in _SOURCE_OF else []
 
 
 def _data_root(data_root: Path | None, *, create: bool = False) -> Path:
@@ -521,24 +581,54 @@ def _fetch_trec(root: Path, sha256: Mapping[str, str] | None) -> list[Path]:
     return download.fetch_sources("trec6", root / "trec6", sha256=sha256)
 
 
-def _fetch_ag(root: Path, sha256: Mapping[str, str] | None) -> list[Path]:
-    """Fetch Zhang et al.'s AG archive; keep its test split as ``ag_news/test.csv.gz``."""
-    with tempfile.TemporaryDirectory(dir=settings.cache_dir()) as tmp:
-        download.fetch_sources("ag_news", Path(tmp) / "x", sha256=sha256)
-        top = _find_dir(Path(tmp) / "x", ("test.csv", "classes.txt"))
-        folder = root / "ag_news"
-        for name in ("classes.txt", "readme.txt"):
-            if (top / name).is_file():
-                write_bytes(folder / name, (top / name).read_bytes())
-        with atomic_path(folder / "test.csv.gz") as out:
-            with open(top / "test.csv", "rb") as src, open(out, "wb") as raw:
-                with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-                    shutil.copyfileobj(src, gz)
-    return [folder / "test.csv.gz", folder / "classes.txt"]
+def _gzip_copy(src: Path, dest: Path) -> Path:
+    """Write ``src`` gzip-compressed to ``dest``, atomically, with reproducible bytes (mtime 0)."""
+    with atomic_path(dest) as out:
+        with open(src, "rb") as fh, open(out, "wb") as raw:
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+                shutil.copyfileobj(fh, gz)
+    return dest
 
 
+def _place_zhang(top: Path, folder: Path, class_names: Sequence[str] | None) -> list[Path]:
+    """Gzip ``top``'s ``train.csv`` and ``test.csv`` into ``folder`` and copy its readme; write
+    ``classes.txt`` (the archive's, else the registry's ``class_names``) where the dataset has one.
+    Files already in ``folder`` are kept; returns the files written."""
+    written = []
+    for split in ("train", "test"):
+        if not (folder / f"{split}.csv.gz").is_file():
+            written.append(_gzip_copy(top / f"{split}.csv", folder / f"{split}.csv.gz"))
+    if (top / "readme.txt").is_file() and not (folder / "readme.txt").exists():
+        write_bytes(folder / "readme.txt", (top / "readme.txt").read_bytes())
+        written.append(folder / "readme.txt")
+    if class_names is not None and not (folder / "classes.txt").exists():
+        text = (top / "classes.txt").read_bytes() if (top / "classes.txt").is_file() \
+            else "".join(f"{c}\n" for c in class_names).encode()
+        write_bytes(folder / "classes.txt", text)
+        written.append(folder / "classes.txt")
+    return written
+
+
+def _zhang_fetcher(key: str, name: str) -> Callable[[Path, Mapping[str, str] | None], list[Path]]:
+    """The fetcher of a Zhang et al. dataset: download source ``key``, then place its two splits
+    where the registry's ``name`` reads them (the row counts are checked when they are loaded)."""
+    def fetch(root: Path, sha256: Mapping[str, str] | None) -> list[Path]:
+        layout = _LAYOUTS[name]
+        folder = root / PurePosixPath(layout.files["train"]).parent
+        with tempfile.TemporaryDirectory(dir=settings.cache_dir()) as tmp:
+            download.fetch_sources(key, Path(tmp) / "x", sha256=sha256)
+            top = _find_dir(Path(tmp) / "x", ("train.csv", "test.csv"))
+            classes = DATASETS[name].label_names if layout.classes else None
+            return _place_zhang(top, folder, classes)
+    return fetch
+
+
+_SOURCE_OF = {"imdb": "imdb", "trec6": "trec6", "ag_news_7k6": "ag_news", "ag_news_120k": "ag_news",
+              "dbpedia_560k": "dbpedia", "yelp_bi_560k": "yelp_polarity", "yelp_full_650k": "yelp_full"}
 _FETCHERS: dict[str, Callable[[Path, Mapping[str, str] | None], list[Path]]] = {
-    "imdb": _fetch_imdb, "trec6": _fetch_trec, "ag_news_7k6": _fetch_ag,
+    "imdb": _fetch_imdb, "trec6": _fetch_trec,
+    **{name: _zhang_fetcher(_SOURCE_OF[name], "ag_news_120k" if name == "ag_news_7k6" else name)
+       for name in ("ag_news_7k6", "ag_news_120k", "dbpedia_560k", "yelp_bi_560k", "yelp_full_650k")},
 }
 
 
@@ -546,11 +636,13 @@ def fetch_dataset(name: str, data_root: Path | None = None, *,
                   sha256: Mapping[str, str] | None = None) -> list[Path]:
     """Download dataset ``name`` from its canonical source into the local layout; return files written.
 
-    Supported where the canonical download reproduces the local files: ``trec6`` (original bytes,
-    pinned SHA-256), ``imdb`` (archive repacked into CSV) and ``ag_news_7k6`` (its official test
-    split). Archives without a pinned SHA-256 need ``sha256={filename: hash}`` (see
-    :func:`ulmfit_core.download.fetch`). Other datasets are local subsets or surrogates that no
-    download reproduces, and raise ``ValueError``.
+    Supported where the canonical download reproduces the local files: ``trec6`` (original bytes),
+    ``imdb`` (archive repacked into CSV), Zhang et al.'s ``ag_news_120k``, ``dbpedia_560k``,
+    ``yelp_bi_560k`` and ``yelp_full_650k`` (their ``train.csv``/``test.csv`` gzipped; ``ag_news_7k6``
+    is re-split from AG's official test split, so it fetches the same files). Every source has a pinned
+    SHA-256 (:data:`ulmfit_core.download.SOURCES`); ``sha256={filename: hash}`` supplies one for a
+    source without. Other datasets are local subsets or surrogates that no download reproduces, and
+    raise ``ValueError``.
     """
     dataset_info(name)
     if name not in _FETCHERS:
@@ -566,9 +658,12 @@ def _is_title(line: str) -> bool:
     return line.startswith(" = ") and line.endswith(" = ") and not line.startswith(" = = ")
 
 
-def _articles(paths: Sequence[Path]) -> Iterator[str]:
+def _articles(paths: Sequence[Path], expect_lines: int | None = None) -> Iterator[str]:
+    """Yield the `` = Title = `` articles of ``paths``; with ``expect_lines``, each file must have that
+    many lines (checked when it has been read to its end)."""
     for path in paths:
         lines: list[str] = []
+        line_no = 0
         for line_no, line in _text_lines(path):
             if _is_title(line):
                 if lines:
@@ -579,6 +674,9 @@ def _articles(paths: Sequence[Path]) -> Iterator[str]:
             elif line.strip():
                 raise ValueError(f"{path}: line {line_no}: expected an article title ' = Title = ', "
                                  f"found {line[:60]!r}")
+        if expect_lines is not None and line_no != expect_lines:
+            raise ValueError(f"{path}: expected {expect_lines:,} lines, found {line_no:,} "
+                             f"(a truncated or different file)")
         if lines:
             yield "\n".join(lines).rstrip("\n")
 
@@ -596,6 +694,46 @@ def wikipedia_articles(shards: Sequence[int] = range(8), data_root: Path | None 
         if not path.is_file():
             raise FileNotFoundError(f"{path}: Wikipedia shard not found")
     return _articles(paths)
+
+
+WIKITEXT103_TRAIN = "wikitext/wikitext-103-raw/wiki.train.raw"
+WIKITEXT103_TRAIN_LINES = 1_801_350
+"""Lines of WikiText-103's training text as published (the valid and test files here have the published
+3,760 and 4,358); 28,475 articles, 103M words (Merity et al. 2017)."""
+
+
+def wikitext103_articles(data_root: Path | None = None) -> Iterator[str]:
+    """Iterate over the articles of WikiText-103's training text (raw variant, ``wiki.train.raw``).
+
+    The paper's general-domain pretraining corpus (Section 3.1). Yields one string per article, as
+    :func:`wikipedia_articles` does; a missing file raises ``FileNotFoundError`` at the call (it can be
+    fetched with :func:`fetch_wikitext103`), a line count other than the published one ``ValueError``
+    naming the file once it has been read.
+    """
+    path = _data_root(data_root) / WIKITEXT103_TRAIN
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: WikiText-103 training text not found "
+                                f"(fetch_wikitext103() downloads it)")
+    return _articles([path], expect_lines=WIKITEXT103_TRAIN_LINES)
+
+
+def fetch_wikitext103(data_root: Path | None = None) -> list[Path]:
+    """Download WikiText-103 (raw, pinned SHA-256) and place ``wiki.train.raw`` at
+    :data:`WIKITEXT103_TRAIN`, and its valid/test files where :func:`lm_eval_text` reads them if they
+    are absent; return the files written."""
+    root = _data_root(data_root, create=True)
+    targets = {"wiki.train.raw": WIKITEXT103_TRAIN, "wiki.valid.raw": _LM_EVAL_FILES["wikitext103_valid_raw"],
+               "wiki.test.raw": _LM_EVAL_FILES["wikitext103_test_raw"]}
+    written = []
+    with tempfile.TemporaryDirectory(dir=settings.cache_dir()) as tmp:
+        download.fetch_sources("wikitext103_raw", Path(tmp) / "x")
+        top = _find_dir(Path(tmp) / "x", tuple(targets))
+        for name, rel in targets.items():
+            if not (root / rel).is_file():
+                with atomic_path(root / rel) as out:
+                    shutil.copyfile(top / name, out)
+                written.append(root / rel)
+    return written
 
 
 _LM_EVAL_FILES = {

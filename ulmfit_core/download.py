@@ -5,10 +5,12 @@ checked against a SHA-256 before it is renamed into place, and archives are unpa
 member has been checked to stay inside the destination folder. Nothing half-written or half-extracted
 is ever left behind.
 
-Checksums are pinned only where they have been verified byte for byte: the two TREC files (identical to
-the original bytes in the shared data folder). The other archives have no pinned SHA-256 (fastai
-publishes MD5 sums for its mirrors, which this module does not trust); :func:`fetch` refuses to keep
-such a download unless the caller supplies the expected hash.
+Every source has a pinned SHA-256 and size. The TREC files' hashes were computed from the original bytes
+in the shared data folder; the others are the checksums that public dataset registries publish for the
+same URLs (Hugging Face's ``datasets`` for IMDb, AG News and WikiText, the fastai dataset list for
+fastai's archives), one of which — AG News' ``test.csv`` — was checked here against the byte-identical
+copy in the data folder. The datasets' readers check the
+published row counts on top. :func:`fetch` refuses to keep a download whose hash it cannot check.
 """
 from __future__ import annotations
 
@@ -36,44 +38,62 @@ _CHUNK = 1 << 20
 _FASTAI_NLP = "https://s3.amazonaws.com/fast-ai-nlp/"
 _COGCOMP_QC = "https://cogcomp.seas.upenn.edu/Data/QA/QC/"
 _WIKITEXT = "https://s3.amazonaws.com/research.metamind.io/wikitext/"
+_STANFORD_IMDB = "https://ai.stanford.edu/~amaas/data/sentiment/"
+_AG_CSV = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/"
 
 
 @dataclass(frozen=True)
 class Source:
     """One downloadable file: where it lives, its SHA-256 (``None`` = not verified), its local name,
-    and whether it is an archive to unpack."""
+    whether it is an archive to unpack, and its size in bytes (``None`` = unknown)."""
 
     url: str
     sha256: str | None
     filename: str
     extract: bool
+    size: int | None = None
 
 
-def _fastai(name: str) -> Source:
-    return Source(_FASTAI_NLP + name, None, name, True)
+def _fastai(name: str, sha256: str, size: int) -> Source:
+    return Source(_FASTAI_NLP + name, sha256, name, True, size)
 
 
 SOURCES: dict[str, list[Source]] = {
-    # Maas et al. (2011) reviews: imdb/{train,test}/{pos,neg}/<n>_<rating>.txt and imdb/unsup/.
-    "imdb": [_fastai("imdb.tgz")],
+    # Maas et al. (2011) reviews, the original archive: aclImdb/{train,test}/{pos,neg}/<n>_<rating>.txt,
+    # aclImdb/train/unsup/.
+    "imdb": [Source(_STANFORD_IMDB + "aclImdb_v1.tar.gz",
+                    "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+                    "aclImdb_v1.tar.gz", True, 84_125_825)],
     # Li & Roth (2002) question classification, original bytes (SHA-256 computed from those bytes).
     "trec6": [
         Source(_COGCOMP_QC + "train_5500.label",
                "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
-               "train_5500.label", False),
+               "train_5500.label", False, 335_858),
         Source(_COGCOMP_QC + "TREC_10.label",
                "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
-               "TREC_10.label", False),
+               "TREC_10.label", False, 23_354),
     ],
-    # Zhang et al. (2015) CSVs: <name>_csv/{train,test}.csv, classes.txt, readme.txt.
-    "ag_news": [_fastai("ag_news_csv.tgz")],
-    "dbpedia": [_fastai("dbpedia_csv.tgz")],
-    "yelp_polarity": [_fastai("yelp_review_polarity_csv.tgz")],
-    "yelp_full": [_fastai("yelp_review_full_csv.tgz")],
-    # Merity et al. (2017): tokenised WikiText-103 (fastai mirror) and the raw text (original host).
-    "wikitext103": [_fastai("wikitext-103.tgz")],
-    "wikitext103_raw": [Source(_WIKITEXT + "wikitext-103-raw-v1.zip", None,
-                               "wikitext-103-raw-v1.zip", True)],
+    # Zhang et al. (2015) CSVs. AG News: the two plain CSV files (the copy the data folder's test split
+    # comes from); the others: fastai's archives <name>_csv/{train,test}.csv, readme.txt (classes.txt).
+    "ag_news": [
+        Source(_AG_CSV + "train.csv", "76a0a2d2f92b286371fe4d4044640910a04a803fdd2538e0f3f29a5c6f6b672e",
+               "train.csv", False, 29_470_338),
+        Source(_AG_CSV + "test.csv", "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
+               "test.csv", False, 1_857_427),
+    ],
+    "dbpedia": [_fastai("dbpedia_csv.tgz",
+                        "42db5221ddedddb673a4cabcc5f3a7d869714c878bcfe4ba94b29d14aa38e417", 68_341_743)],
+    "yelp_polarity": [_fastai("yelp_review_polarity_csv.tgz",
+                              "528f22e286cad085948acbc3bea7e58188416546b0e364d0ae4ca0ce666abe35", 166_373_201)],
+    "yelp_full": [_fastai("yelp_review_full_csv.tgz",
+                          "56006b0a17a370f1e366504b1f2c3e3754e4a3dda17d3e718a885c552869a559", 196_146_755)],
+    # Merity et al. (2017): WikiText-103, tokenised and raw (original host).
+    "wikitext103": [Source(_WIKITEXT + "wikitext-103-v1.zip",
+                           "242ba0f20b329cfdf1ccc61e9e9e5b59becf189db7f7a81cd2a0e2fc31539590",
+                           "wikitext-103-v1.zip", True, 190_229_076)],
+    "wikitext103_raw": [Source(_WIKITEXT + "wikitext-103-raw-v1.zip",
+                               "91c00ae287f0d699e18605c84afc9e45c192bc6b7797ff8837e5474655a33794",
+                               "wikitext-103-raw-v1.zip", True, 191_984_949)],
 }
 
 

@@ -32,14 +32,15 @@ from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel, lm_dropouts
 from ulmfit_core.batching import LMStream, TextDataset, concat_docs
 from ulmfit_core.checkpoint import load_into, load_weights, save_weights
 from ulmfit_core.datasets import (Record, dataset_info, lm_eval_text, load_split, low_shot_subset,
-                                  validation_split, wikipedia_articles)
+                                  validation_split, wikipedia_articles, wikitext103_articles)
 from ulmfit_core import pack
 from ulmfit_core.fileio import atomic_path, load_arrays, read_json, save_arrays, write_json
-from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
+from ulmfit_core.baseline import LinearConfig, chosen_c, fit_linear
+from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, tokenized, train_classifier
 from ulmfit_core.scales import PretrainRecipe, Scale, TaskScale, get_scale
 from ulmfit_core.settings import REVISION_ENV, cache_dir, results_dir
 from ulmfit_core.tasks import classification_metrics, lm_loss, predict
-from ulmfit_core.train import TrainConfig, perplexity, pick_device
+from ulmfit_core.train import TrainConfig, best_epoch, perplexity, pick_device
 from ulmfit_core.vocab import Vocab
 from ulmfit_core.transfer import match_embeddings
 from ulmfit_core import wikicorpus
@@ -107,7 +108,8 @@ def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True)
     train = TrainConfig(epochs=scale.pretrain_epochs, lr=scale.pretrain_lr, discr_factor=1.0,
                         batch_size=scale.pretrain_batch, clip=0.3, seed=0)
     return Run("pretrain", scale.name, {
-        "corpus": {"shards": list(scale.wiki_shards), "words": scale.wiki_words},
+        "corpus": ({"shards": list(scale.wiki_shards), "words": scale.wiki_words}
+                   if scale.pretrain_corpus == "wikipedia" else {"name": scale.pretrain_corpus}),
         "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
         "model": model.to_dict(), "train": train.to_dict(), "bptt": scale.bptt, "direction": direction})
 
@@ -128,13 +130,15 @@ def wiki_pretrain_run(scale: Scale, recipe: PretrainRecipe, direction: str = "fo
 
 
 def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
-                 variant: str = ULMFIT_LM, n_labelled: int = 0, lm_text: str = "task") -> Run:
+                 variant: str = ULMFIT_LM, n_labelled: int = 0, lm_text: str = "task",
+                 epochs: int | None = None) -> Run:
     """(b) Target LM fine-tuning (Table 6 ``variant``), from ``pretrained`` or from random weights.
 
     ``lm_text``: ``task`` — every training text plus the scale's unlabelled extra, whatever
     ``n_labelled`` is (Figure 3, semi-supervised ULMFiT); ``labelled`` — only the ``n_labelled``
     labelled texts (Figure 3, supervised ULMFiT). The configuration names the text the LM really sees,
-    so runs that would train on the same text are one run.
+    so runs that would train on the same text are one run. ``epochs`` overrides the scale's LM
+    fine-tuning epochs (for the schedule choice).
     """
     if variant not in LM_FINETUNING:
         raise ValueError(f"unknown LM fine-tuning {variant!r}; choose one of {list(LM_FINETUNING)}")
@@ -147,7 +151,7 @@ def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
         n_labelled = 0
     changes = LM_FINETUNING[variant]
     train = None if changes is None else TrainConfig(
-        epochs=task.lm_epochs, lr=scale.lm_lr, batch_size=scale.lm_batch, clip=0.3, seed=seed,
+        epochs=epochs or task.lm_epochs, lr=scale.lm_lr, batch_size=scale.lm_batch, clip=0.3, seed=seed,
         **changes).to_dict()
     direction = pretrained.config["direction"] if pretrained else "forward"
     model = (AWDLSTMConfig.from_dict(pretrained.config["model"]) if pretrained
@@ -162,7 +166,8 @@ def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
 def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, variant: str = ULMFIT,
                    n_labelled: int = 0, direction: str = "forward", changes: dict | None = None) -> Run:
     """(c) Classifier fine-tuning (Table 7 ``variant``) from a fine-tuned LM, or from scratch;
-    ``changes`` overrides training settings (e.g. ``{"epochs": 12}``) for a tuning run."""
+    ``changes`` overrides training settings (e.g. ``{"epochs": 12}``) for a tuning run. Every variant but
+    ULMFiT's keeps its best validation epoch (early stopping, as the paper's baselines do, §4.1)."""
     if variant not in CLASSIFIER_FINETUNING:
         raise ValueError(f"unknown classifier fine-tuning {variant!r}; "
                          f"choose one of {list(CLASSIFIER_FINETUNING)}")
@@ -176,7 +181,16 @@ def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, varian
         "dataset": dataset, "task": data_selection(task), "variant": variant, "train": train.to_dict(),
         "model": model.to_dict(), "n_labelled": n_labelled, "direction": direction,
         "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
-        "bptt": scale.bptt, "max_len": scale.max_len, "seed": seed}, (lm,) if lm else ())
+        "bptt": scale.bptt, "max_len": scale.max_len, "seed": seed,
+        **({} if variant == ULMFIT else {"early_stopping": True})}, (lm,) if lm else ())
+
+
+def linear_run(scale: Scale, dataset: str, n_labelled: int = 0) -> Run:
+    """The linear baseline (TF-IDF n-grams + logistic regression, :mod:`ulmfit_core.baseline`) on the same
+    split and the same text cut as the neural arms; deterministic, so one run serves every seed."""
+    task = scale.task(dataset)
+    return Run("baseline", scale.name, {"dataset": dataset, "task": data_selection(task), "n_labelled": n_labelled,
+                                        "model": LinearConfig().to_dict()})
 
 
 def data_selection(task: TaskScale) -> dict[str, int]:
@@ -252,6 +266,14 @@ def docs_for(texts: Sequence[str], vocab: Vocab, name: str, max_tokens: int, dir
     return [d[::-1].copy() for d in docs] if direction == "backward" else docs
 
 
+def corpus_texts(corpus: dict) -> list[str]:
+    """The articles a pretraining run's ``corpus`` entry names: WikiText-103's training text
+    (``{"name": "wikitext103"}``, the paper's corpus) or Wikipedia shards (``{"shards", "words"}``)."""
+    if corpus.get("name") == "wikitext103":
+        return list(wikitext103_articles())
+    return wiki_texts(corpus["shards"], corpus["words"])
+
+
 def wiki_texts(shards: Sequence[int], words: int) -> list[str]:
     """Wikipedia articles from ``shards``, in order, up to about ``words`` whitespace words (0 = all)
     (references into the pack when ``$ULMFIT_PACK`` names one)."""
@@ -296,7 +318,8 @@ def _claim(run: Run) -> Iterator[None]:
 
 def _execute(run: Run, device: str, progress: bool) -> dict:
     started, t0, revision = dt.datetime.now(dt.timezone.utc), time.perf_counter(), git_revision()
-    executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier}[run.kind]
+    executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier,
+                "baseline": _do_baseline}[run.kind]
     metrics, history, arrays = executor(run, device, progress)
     record = {
         "id": run.id, "kind": run.kind, "scale": run.scale, "config": run.config,
@@ -306,7 +329,7 @@ def _execute(run: Run, device: str, progress: bool) -> dict:
     if arrays:
         save_arrays(run.preds_path, **arrays)
     write_json(run.record_path, record)
-    if run.kind == "classifier":
+    if run.kind in ("classifier", "baseline"):
         shutil.rmtree(run.work_dir, ignore_errors=True)  # checkpoints no longer needed
     return record
 
@@ -349,7 +372,7 @@ def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
     cfg = run.config
     if "tokens" in cfg["corpus"]:
         return _do_wiki_pretrain(run, device, progress)
-    texts = wiki_texts(cfg["corpus"]["shards"], cfg["corpus"]["words"])
+    texts = corpus_texts(cfg["corpus"])
     name = f"wiki-{run.scale}"
     vocab = build_vocab(texts, name, cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
     docs = encode(texts, vocab, name, backward=cfg["direction"] == "backward", progress=progress)
@@ -475,15 +498,51 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
     train_set, valid_set, test_set = dataset(train, "clf"), dataset(data.valid, "valid"), dataset(data.test, "test")
     model, history = train_classifier(lm, train_set, valid_set, data.n_classes, vocab,
                                       AWDLSTMConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"]),
-                                      cfg["bptt"], cfg["max_len"], run.work_dir, device, progress)
+                                      cfg["bptt"], cfg["max_len"], run.work_dir, device, progress,
+                                      keep_best=cfg.get("early_stopping", False))
     dev = pick_device(device)
     valid_probs, test_probs = predict(model, valid_set, device=dev), predict(model, test_set, device=dev)
     metrics = {**classification_metrics(valid_probs, valid_set.labels, "valid_"),
                **classification_metrics(test_probs, test_set.labels, "test_"),
-               "n_train": len(train_set), "n_valid": len(valid_set), "n_test": len(test_set)}
+               "n_train": len(train_set), "n_valid": len(valid_set), "n_test": len(test_set),
+               "epoch_kept": best_epoch(history) + 1 if cfg.get("early_stopping") else len(history)}
     arrays = {"valid_probs": valid_probs.astype(np.float32), "valid_labels": valid_set.labels,
               "test_probs": test_probs.astype(np.float32), "test_labels": test_set.labels}
     return metrics, history, arrays
+
+
+def token_texts(texts: Sequence[str], name: str, max_tokens: int) -> list[str]:
+    """``texts`` as our tokens (the neural arms' tokenisation, cached under ``name``), cut to the first
+    ``max_tokens`` tokens and joined by spaces: the linear baseline reads exactly what the classifier reads."""
+    corpus = tokenized(texts, name)
+    cut = max_tokens or None
+    return [" ".join(corpus.tokens(i)[:cut]) for i in range(len(corpus))]
+
+
+def _do_baseline(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
+    cfg = run.config
+    data = task_data(cfg["dataset"], run.scale)
+    train = labelled_train(data, cfg["n_labelled"])
+    max_tokens, name = cfg["task"]["max_tokens"], f"{cfg['dataset']}-{run.scale}"
+    parts = {"train": (train, f"{name}-clf"), "valid": (data.valid, f"{name}-valid"), "test": (data.test, f"{name}-test")}
+    texts = {part: token_texts([r.text for r in records], cache, max_tokens) for part, (records, cache) in parts.items()}
+    labels = {part: np.asarray([r.label for r in records], dtype=np.int64) for part, (records, _) in parts.items()}
+    model, table = fit_linear(texts["train"], labels["train"], texts["valid"], labels["valid"],
+                              LinearConfig.from_dict(cfg["model"]))
+    probs = {part: _all_classes(model, texts[part], data.n_classes) for part in ("valid", "test")}
+    metrics = {**classification_metrics(probs["valid"], labels["valid"], "valid_"),
+               **classification_metrics(probs["test"], labels["test"], "test_"),
+               "C": chosen_c(table), "n_train": len(train), "n_valid": len(data.valid), "n_test": len(data.test)}
+    arrays = {"valid_probs": probs["valid"].astype(np.float32), "valid_labels": labels["valid"],
+              "test_probs": probs["test"].astype(np.float32), "test_labels": labels["test"]}
+    return metrics, table, arrays
+
+
+def _all_classes(model: Any, texts: list[str], n_classes: int) -> np.ndarray:
+    """Class probabilities with one column per class of the task, also for classes absent from training."""
+    out = np.zeros((len(texts), n_classes))
+    out[:, model.classes_] = model.predict_proba(texts)
+    return out
 
 
 # ------------------------------------------------------------------------------------ provenance

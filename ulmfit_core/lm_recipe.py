@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 from ulmfit_core.experiments import Run, ensure, publish_weights, wiki_pretrain_run
-from ulmfit_core.fileio import read_json
+from ulmfit_core.fileio import atomic_path, read_json
 from ulmfit_core.scales import PretrainRecipe, Scale, get_scale
+from ulmfit_core.settings import results_dir
 
 PROBE_TOKENS = 1_500_000
 LONG_PROBE_TOKENS = 6_000_000
@@ -121,6 +123,132 @@ def final_runs(scale: Scale) -> dict[str, Run]:
     return {"forward": wiki_pretrain_run(scale, recipe),
             "backward": wiki_pretrain_run(scale, recipe, "backward"),
             "vanilla": wiki_pretrain_run(scale, recipe.replace(drop_mult=0.0))}
+
+
+# ------------------------------------------------------------------------------------------ the report
+
+PUBLISHED = (  # (model, corpus, training tokens, vocabulary, parameters, test perplexity), word level
+    ("AWD-LSTM (Merity et al. 2017)", "Penn Treebank", "0.9M", "10k", "24M", 57.3),
+    ("AWD-LSTM (Merity et al. 2017)", "WikiText-2", "2.1M", "33k", "33M", 65.8),
+    ("4-layer QRNN (Merity et al. 2018)", "WikiText-103", "103M", "267k", "151M", 33.0),
+)
+
+
+def _record(run: Run) -> dict | None:
+    return read_json(run.record_path) if run.record_path.exists() else None
+
+
+def _minutes(record: dict) -> float:
+    return record["provenance"]["wall_seconds"] / 60
+
+
+def probe_rows(scale: Scale) -> list[dict]:
+    """Every finished probe, short then longer, with its settings and perplexities."""
+    longer, _ = plan(scale) if len(list(_short_steps(scale))) == 3 else ([], False)
+    rows = []
+    for probe in short_probes(scale) + [p for p in longer if p.recipe.tokens == LONG_PROBE_TOKENS and p.done]:
+        record = read_json(probe.run.record_path)
+        rows.append({"step": probe.step, **probe.recipe.to_dict(), "run": probe.run.id,
+                     "valid_perplexity": record["metrics"]["valid_perplexity"],
+                     "wikitext103_test_perplexity": record["metrics"]["wikitext103_test_perplexity"],
+                     "minutes": _minutes(record)})
+    return rows
+
+
+def probes_markdown(scale: Scale) -> str:
+    """The probe table: one row per probe, the best of each step in bold."""
+    rows = probe_rows(scale)
+    if not rows:
+        return "No pretraining probe has been recorded at this scale yet.\n"
+    best_of = {step: min(r["valid_perplexity"] for r in rows if r["step"] == step) for step in dict.fromkeys(
+        r["step"] for r in rows)}
+    out = ["| step | peak rate | dropout × | batch | tokens | valid ppl | WikiText-103 test ppl | minutes | run |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ppl = f"{r['valid_perplexity']:.1f}"
+        if r["valid_perplexity"] == best_of[r["step"]]:
+            ppl = f"**{ppl}**"
+        out.append(f"| {r['step']} | {r['lr']:g} | {r['drop_mult']:g} | {r['batch_size']} | {r['tokens'] / 1e6:g}M "
+                   f"| {ppl} | {r['wikitext103_test_perplexity']:.1f} | {r['minutes']:.0f} | `{r['run']}` |")
+    return "\n".join(out) + "\n"
+
+
+def lm_rows(scale: Scale) -> list[dict]:
+    """Every pretrained LM recorded at ``scale`` that is not a probe: the three of the chosen recipe (once
+    they exist) and those of the earlier recipe, with the tokens they saw and their perplexities."""
+    probes = {p["run"] for p in probe_rows(scale)}
+    rows = []
+    for path in sorted((results_dir() / scale.name / "pretrain").glob("*.json")):
+        record = read_json(path)
+        if record["id"] in probes or path.name.startswith("."):
+            continue
+        cfg, metrics = record["config"], record["metrics"]
+        rows.append({"run": record["id"], "direction": cfg["direction"],
+                     "dropout": "none (vanilla)" if cfg["model"]["weight_p"] == 0 else
+                                f"× {cfg.get('recipe', {}).get('drop_mult', 1.0):g}",
+                     "recipe": "fixed held-out split" if "tokens" in cfg["corpus"] else "earlier (first 1% valid)",
+                     "peak_rate": cfg["train"]["lr"], "tokens_seen": metrics.get("tokens_seen",
+                                                                                 metrics["train_tokens"]),
+                     "valid_perplexity": metrics["valid_perplexity"],
+                     "wikitext103_test_perplexity": metrics["wikitext103_test_perplexity"],
+                     "hours": _minutes(record) / 60, "curve": _curve(record)})
+    return rows
+
+
+def _curve(record: dict) -> list[tuple[int, float]]:
+    """(training tokens seen, held-out validation perplexity) after every evaluation of a run."""
+    points, before = [], 0
+    for epoch in record["history"]:
+        points += [(before + c["items"], c["valid_perplexity"]) for c in epoch.get("curve", [])]
+        before += epoch["items"]
+        points.append((before, epoch["valid_perplexity"]))
+    return points
+
+
+def lms_markdown(scale: Scale) -> str:
+    """The table of pretrained LMs (see :func:`lm_rows`)."""
+    rows = lm_rows(scale)
+    out = ["| LM | dropout | recipe | peak rate | tokens seen | valid ppl | WikiText-103 test ppl | hours | run |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['direction']} | {r['dropout']} | {r['recipe']} | {r['peak_rate']:g} "
+                   f"| {r['tokens_seen'] / 1e6:.1f}M | {r['valid_perplexity']:.1f} "
+                   f"| {r['wikitext103_test_perplexity']:.1f} | {r['hours']:.1f} | `{r['run']}` |")
+    return "\n".join(out) + "\n"
+
+
+def published_markdown() -> str:
+    """Published word-level test perplexities beside which to read ours (see the page for what differs)."""
+    out = ["| model | corpus | training tokens | vocabulary | parameters | test perplexity |",
+           "|---|---|---|---|---|---|"]
+    out += [f"| {m} | {c} | {t} | {v} | {p} | {ppl:.1f} |" for m, c, t, v, p, ppl in PUBLISHED]
+    return "\n".join(out) + "\n"
+
+
+def curve_figure(scale: Scale, path: Path) -> Path:
+    """Plot held-out perplexity against training tokens seen, for the longer probes and every LM of the
+    fixed split; write the figure to ``path`` (PNG) atomically."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in lm_rows(scale):
+        if r["recipe"] == "fixed held-out split" and r["curve"]:
+            tokens, ppl = zip(*r["curve"])
+            ax.plot([t / 1e6 for t in tokens], ppl, marker="o", label=f"{r['direction']}, dropout {r['dropout']}")
+    for probe in (p for p in plan(scale)[0] if p.recipe.tokens == LONG_PROBE_TOKENS and p.done):
+        tokens, ppl = zip(*_curve(read_json(probe.run.record_path)))
+        ax.plot([t / 1e6 for t in tokens], ppl, linestyle="--", marker=".",
+                label=f"longer probe: rate {probe.recipe.lr:g}, dropout × {probe.recipe.drop_mult:g}")
+    ax.set(xlabel="training tokens seen (millions)", ylabel="held-out Wikipedia perplexity", yscale="log")
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,9 @@
 
 Sources are ``notebooks/NN_topic.py`` (jupytext percent format); executed copies go to
 ``notebooks/executed/<scale>/NN_topic.ipynb``, written atomically, so a cut-off execution leaves the
-previous copy (and every finished run record) intact. Re-running skips every finished run.
+previous copy (and every finished run record) intact. Re-running skips every finished run. Before the
+first notebook starts, the preflight (:mod:`ulmfit_core.preflight`) checks every input of the notebooks
+asked for and prints the estimated compute; anything missing stops the run with one message.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import jupytext
 import nbformat
 import papermill
 
+from ulmfit_core import preflight
 from ulmfit_core.fileio import atomic_path
 from ulmfit_core.scales import get_scale
 from ulmfit_core.settings import REPO_ROOT
@@ -76,7 +79,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="*", help="datasets (default: each notebook's own)")
     parser.add_argument("--seeds", nargs="*", type=int, help="seeds (default: the scale's for each dataset)")
     args = parser.parse_args(argv)
-    for source in sources(args.only):
+    get_scale(args.scale)
+    chosen = sources(args.only)
+    checked = [p.stem for p in chosen if p.stem[:2] in preflight.NOTEBOOKS]
+    if checked:
+        try:
+            report = preflight.check(args.scale, checked, args.datasets, args.seeds, args.device)
+        except preflight.PreflightError as err:
+            raise SystemExit(str(err)) from None
+        print(report.text(), flush=True)
+    for source in chosen:
         t0 = time.perf_counter()
         out = execute(source, args.scale, args.device, args.datasets, args.seeds)
         print(f"{source.stem}: {time.perf_counter() - t0:.0f} s -> {out.relative_to(REPO_ROOT)}", flush=True)

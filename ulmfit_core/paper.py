@@ -16,9 +16,13 @@ from ulmfit_core.fileio import read_json
 
 NUMBERS_FILE = Path(__file__).with_name("paper_numbers.json")
 PAPER_KEY = {"imdb": "imdb", "trec6": "trec6", "ag_news_7k6": "ag", "dbpedia_14k": "dbpedia",
-             "yelp_bi": "yelp_bi", "yelp_full": "yelp_full"}       # our dataset name -> the paper's column
+             "yelp_bi": "yelp_bi", "yelp_full": "yelp_full",
+             "ag_news_120k": "ag", "dbpedia_560k": "dbpedia", "yelp_bi_560k": "yelp_bi",
+             "yelp_full_650k": "yelp_full"}       # our dataset name -> the paper's column
 LABEL = {"imdb": "IMDb", "trec6": "TREC-6", "ag_news_7k6": "AG (7.6k)", "dbpedia_14k": "DBpedia (14k)",
-         "yelp_bi": "Yelp-bi (sample)", "yelp_full": "Yelp-full (sample)"}   # how tables name our datasets
+         "yelp_bi": "Yelp-bi (sample)", "yelp_full": "Yelp-full (sample)",
+         "ag_news_120k": "AG (120k)", "dbpedia_560k": "DBpedia (560k)", "yelp_bi_560k": "Yelp-bi (560k)",
+         "yelp_full_650k": "Yelp-full (650k)"}   # how tables name our datasets
 
 
 def _check_values(path: Path, key: str, values: Any) -> None:

@@ -80,14 +80,16 @@ def finetune_lm(pretrained: dict[str, torch.Tensor] | None, pretrained_vocab: Vo
 def train_classifier(lm: dict[str, torch.Tensor] | None, train: TextDataset, valid: TextDataset,
                      n_classes: int, vocab: Vocab, model_cfg: AWDLSTMConfig, train_cfg: TrainConfig,
                      bptt: int = 70, max_len: int = 70 * 20, run_dir: Path | None = None,
-                     device: str = "auto", progress: bool = True) -> tuple[TextClassifier, list[dict]]:
+                     device: str = "auto", progress: bool = True, keep_best: bool = False
+                     ) -> tuple[TextClassifier, list[dict]]:
     """(c) Classifier fine-tuning (§3.3) from a fine-tuned LM's weights (``lm``), or from scratch
-    (``lm=None``). ``lm`` must already be in ``vocab``. Returns the classifier and its history."""
+    (``lm=None``). ``lm`` must already be in ``vocab``. Returns the classifier and its history;
+    ``keep_best``: early stopping (the weights of the best validation epoch, see :func:`fit`)."""
     dev = pick_device(device)
     torch.manual_seed(train_cfg.seed)
     model = TextClassifier(len(vocab), n_classes, model_cfg, bptt, max_len)
     if lm is not None:
         load_into(model.encoder.encoder, encoder_state(lm), "fine-tuned LM")
     task = ClassificationTask(train, valid, train_cfg.batch_size, train_cfg.seed, dev, vocab.pad_id)
-    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress)
+    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress, keep_best=keep_best)
     return model, history

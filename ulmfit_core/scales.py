@@ -5,7 +5,13 @@
   "Time per notebook" table gives the compute time of each chapter's runs).
 - ``gpu``     — the paper's model size and most of the local data, sized so that one notebook's core runs
   (pretraining, then ULMFiT on one dataset) take minutes on one NVIDIA H100/H200.
-- ``paper``   — the paper's hyperparameters and full datasets, for a GPU and the downloaded data.
+- ``paper``   — the paper's data and protocol: every dataset complete (AG News 120k, DBpedia 560k,
+  Yelp-bi 560k, Yelp-full 650k from Zhang et al.'s CSVs, IMDb with its 50k unlabelled reviews, TREC-6),
+  pretraining on WikiText-103's training text, the paper's model and hyperparameters; for a GPU and the
+  downloaded data (:mod:`ulmfit_core.preflight` lists what is missing and estimates the compute).
+
+Each scale names the datasets it runs (:meth:`Scale.datasets`); the smaller scales use the stand-ins of
+the data folder (``ag_news_7k6``, ``dbpedia_14k``, the Yelp samples), and every table names which.
 
 Reasoning behind ``reduced``: on a 2-core CPU the AWD-LSTM language model trains at about 2k
 tokens/s at 200/400 with a 20k vocabulary (the softmax dominates; 1.1k at the paper's 400/1150 and 60k).
@@ -37,7 +43,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ulmfit_core.awd_lstm import AWDLSTMConfig
-from ulmfit_core.config import Config, check_range
+from ulmfit_core.config import Config, ConfigError, check_range
+from ulmfit_core.paper import PAPER_KEY
+
+ANALYSIS = ("imdb", "trec6", "ag")      # the paper's datasets of Tables 4-7, Figure 3 and bidirectionality
+CORPORA = ("wikipedia", "wikitext103")  # the data folder's Wikipedia sample; WikiText-103's training text
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class TaskScale(Config):
     low_shot: tuple[int, ...] = ()     # numbers of labelled examples for Figure 3
     unlabelled: int = 0                # extra unlabelled documents for semi-supervised LM fine-tuning
     tune_epochs: tuple[int, ...] = ()  # classifier epochs compared on validation to choose clf_epochs
+    tune_lm_epochs: tuple[int, ...] = ()  # LM fine-tuning epochs compared on validation to choose lm_epochs
     scratch_epochs: int = 0            # epochs of the from-scratch classifier, if validation chose others
 
     def __post_init__(self) -> None:
@@ -101,13 +112,36 @@ class Scale(Config):
     bptt: int = 70
     max_len_chunks: int = 20           # BPT3C keeps the last max_len_chunks * bptt tokens
     commit_pretrained: bool = False    # keep the pretrained LMs (fp16) in results/, so no rerun needs them
+    pretrain_corpus: str = "wikipedia"  # "wikitext103": the paper's corpus (wiki_shards/words unused)
     pretrain: PretrainRecipe | None = None  # set: pretrain on the fixed Wikipedia split with this recipe
     #                                          (None: wiki_words of wiki_shards, validation its first 1%)
     tasks: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.pretrain_corpus not in CORPORA:
+            raise ConfigError(f"Scale.pretrain_corpus must be one of {CORPORA}, got {self.pretrain_corpus!r}")
+
     @property
     def max_len(self) -> int:
         return self.bptt * self.max_len_chunks
+
+    def datasets(self) -> list[str]:
+        """The scale's datasets in the order of the paper's Tables 2-3 (IMDb, TREC-6, AG, DBpedia,
+        Yelp-bi, Yelp-full): the complete ones or their stand-ins, whichever the scale runs."""
+        order = list(dict.fromkeys(PAPER_KEY.values()))
+        return sorted(self.tasks, key=lambda d: order.index(PAPER_KEY[d]))
+
+    def analysis(self) -> list[str]:
+        """The scale's datasets of the paper's analysis (Tables 4-7, Figure 3): IMDb, TREC-6 and AG."""
+        return [d for d in self.datasets() if PAPER_KEY[d] in ANALYSIS]
+
+    def own(self, dataset: str) -> str:
+        """The scale's dataset that stands for the same paper dataset as ``dataset`` (e.g. AG News:
+        ``ag_news_7k6`` here, ``ag_news_120k`` at the ``paper`` scale); KeyError if it has none."""
+        for candidate in self.tasks:
+            if PAPER_KEY.get(candidate) == PAPER_KEY.get(dataset, dataset):
+                return candidate
+        raise KeyError(f"scale {self.name!r} has no dataset for {dataset!r}; it covers {sorted(self.tasks)}")
 
     def task(self, dataset: str) -> TaskScale:
         """Return the budget of ``dataset`` at this scale (KeyError naming the scale if it has none)."""
@@ -133,7 +167,7 @@ SCALES: dict[str, Scale] = {
         pretrain_lr=5e-3, pretrain_batch=16, lm_batch=16, bptt=20, max_len_chunks=4,
         tasks=_tasks(
             trec6=TaskScale(n_train=400, n_test=200, lm_epochs=2, clf_epochs=5, batch_size=32,
-                            low_shot=(60,), tune_epochs=(5, 8)),
+                            low_shot=(60,), tune_epochs=(5, 8), tune_lm_epochs=(1, 2)),
             ag_news_7k6=TaskScale(n_train=300, n_test=200, max_tokens=40, lm_epochs=1, clf_epochs=5,
                                   batch_size=32, low_shot=(60,), unlabelled=300),
             imdb=TaskScale(n_train=200, n_test=100, max_tokens=60, lm_epochs=1, clf_epochs=5, batch_size=32,
@@ -179,14 +213,19 @@ SCALES: dict[str, Scale] = {
             yelp_full=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
         )),
     "paper": Scale(
-        name="paper", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2,
-        wiki_shards=tuple(range(8)), wiki_words=0, pretrain_epochs=10, pretrain_lr=5e-3,
+        name="paper", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, pretrain_corpus="wikitext103",
+        wiki_shards=(), wiki_words=0, pretrain_epochs=10, pretrain_lr=5e-3,
         pretrain_batch=64, lm_batch=64, bptt=70, max_len_chunks=20,
-        tasks=_tasks(**{name: TaskScale(lm_epochs=15 if name == "trec6" else 25, clf_epochs=50,
-                                        batch_size=64, seeds=(0, 1, 2),
-                                        low_shot=(100, 200, 500, 1000, 2000, 5000, 10_000))
-                        for name in ("imdb", "trec6", "ag_news_7k6", "dbpedia_14k", "yelp_bi", "yelp_full")}),
-    ),
+        tasks=_tasks(
+            imdb=TaskScale(lm_epochs=25, clf_epochs=50, batch_size=64, seeds=(0, 1, 2), unlabelled=50_000,
+                           low_shot=(100, 200, 500, 1000, 2000, 5000, 10_000)),
+            trec6=TaskScale(lm_epochs=15, clf_epochs=50, batch_size=64, seeds=(0, 1, 2),
+                            low_shot=(100, 200, 500, 1000, 2000)),
+            ag_news_120k=TaskScale(lm_epochs=25, clf_epochs=50, batch_size=64, seeds=(0, 1, 2),
+                                   low_shot=(100, 200, 500, 1000, 2000, 5000, 10_000)),
+            **{name: TaskScale(lm_epochs=25, clf_epochs=50, batch_size=64, seeds=(0, 1, 2))
+               for name in ("dbpedia_560k", "yelp_bi_560k", "yelp_full_650k")},
+        )),
 }
 
 

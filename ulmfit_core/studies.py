@@ -8,6 +8,8 @@ on test error.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from typing import Callable, Sequence
 
 import numpy as np
@@ -17,18 +19,18 @@ from matplotlib.figure import Figure
 
 from ulmfit_core.ensemble import ensemble
 from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
-                                     finetune_run, predictions, pretrain_run, task_data, ulmfit_runs)
+                                     finetune_run, linear_run, predictions, pretrain_run, task_data,
+                                     ulmfit_runs)
+from ulmfit_core import preflight
 from ulmfit_core.fileio import write_json
 from ulmfit_core.paper import LABEL, PAPER_KEY, main_table, paper_numbers, paper_value
 from ulmfit_core.scales import Scale, get_scale
 from ulmfit_core.settings import results_dir
 from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict
 
-ANALYSIS = ("imdb", "trec6", "ag_news_7k6")
 NOTEBOOK = {"main_results": "01_main_results", "low_shot": "02_low_shot", "pretraining_impact": "03_pretraining",
             "lm_quality": "04_lm_quality", "lm_finetuning": "05_lm_finetuning",
             "classifier_finetuning": "06_classifier_finetuning", "bidirectional": "07_bidirectional"}
-ALL = tuple(PAPER_KEY)
 
 
 @dataclasses.dataclass
@@ -43,6 +45,7 @@ class Claim:
     effect: dict
     verdict: str
     text: str
+    sanity: bool = False     # a check of our setup (e.g. ULMFiT against a linear model), not the paper's
 
 
 @dataclasses.dataclass
@@ -56,9 +59,10 @@ class Study:
     claims: list[Claim]
     records: list[dict]
 
-    def verdicts(self) -> str:
-        """The claim lines, one per line."""
-        return "\n".join(c.text for c in self.claims)
+    def verdict_table(self) -> pd.DataFrame:
+        """One row per claim: the paper's difference, ours with its 95% interval, the verdict and the
+        smallest effect the comparison could detect (percentage points of error, arm b − arm a)."""
+        return verdict_table(self.claims)
 
     def image(self) -> object:
         """The figure as a PNG image a notebook displays (and the book embeds)."""
@@ -83,6 +87,21 @@ class Study:
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
+def preflight_first(study: Callable[..., "Study"]) -> Callable[..., "Study"]:
+    """Run the preflight of the study's notebook (:func:`ulmfit_core.preflight.require`) before the study
+    tokenises or trains anything: one error names every missing input."""
+    signature = inspect.signature(study)
+
+    @functools.wraps(study)
+    def checked(*args: object, **kwargs: object) -> "Study":
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        preflight.require(a["scale_name"], NOTEBOOK[study.__name__], a["datasets"], a["seeds"], a["device"])
+        return study(*args, **kwargs)
+    return checked
+
 
 def _seeds(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
     """``seeds`` where given, else the scale's seeds for ``dataset``: its ``main_seeds`` (where set) for
@@ -131,13 +150,29 @@ def mean_error(runs: Sequence[Run], split: str) -> float:
 
 
 def compare(study: str, claim: str, dataset: str, runs_a: Sequence[Run], runs_b: Sequence[Run],
-            paper_diff: float, split: str = "valid", expected_sign: int | None = None) -> Claim:
-    """Check "arm b's error differs from arm a's as the paper says" with a paired bootstrap."""
+            paper_diff: float, split: str = "valid", expected_sign: int | None = None,
+            sanity: bool = False) -> Claim:
+    """Check "arm b's error differs from arm a's as the paper says" with a paired bootstrap (``sanity``:
+    a check of our setup that the paper does not make)."""
     sign = expected_sign if expected_sign is not None else (-1 if paper_diff < 0 else 1)
     effect: Effect = paired_effect(errors(runs_a, split), errors(runs_b, split))
     text = describe(f"{claim} ({LABEL[dataset]}, {split} error)", paper_diff, effect, sign)
     return Claim(study, claim, dataset, split, paper_diff, dataclasses.asdict(effect),
-                 verdict(effect, sign), text)
+                 verdict(effect, sign), text, sanity)
+
+
+def _pp(value: float) -> str:
+    return "n/a" if value is None or np.isnan(value) else f"{value:+.2f}".replace("-", "−")
+
+
+def verdict_table(claims: Sequence[Claim]) -> pd.DataFrame:
+    """The claims as a table (see :meth:`Study.verdict_table`)."""
+    return pd.DataFrame([{
+        "claim": ("sanity check (not the paper's): " if c.sanity else "") + c.claim,
+        "dataset": LABEL[c.dataset], "split": c.split, "paper": _pp(c.paper_diff),
+        "ours [95% CI]": f"{_pp(c.effect['mean_diff'])} [{_pp(c.effect['ci_low'])}, {_pp(c.effect['ci_high'])}]",
+        "seeds": c.effect["n_seeds"], "verdict": c.verdict,
+        "smallest detectable": f"{c.effect['mde']:.2f}"} for c in claims])
 
 
 def _json_safe(value: object) -> object:
@@ -184,15 +219,19 @@ def _finish(name: str, scale: Scale, table: pd.DataFrame, fig: Figure, claims: l
 
 # -------------------------------------------------------------------------------- Tables 2 and 3
 
+@preflight_first
 def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                  device: str = "auto") -> Study:
-    """Tables 2–3: ULMFiT against the same AWD-LSTM classifier trained from scratch (test error)."""
+    """Tables 2–3: ULMFiT against the same AWD-LSTM classifier trained from scratch (test error), with
+    the linear baseline beside them as a sanity check of the setup (not one of the paper's claims)."""
     scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
-    bars: dict[str, list[float]] = {"paper ULMFiT": [], "ours ULMFiT": [], "ours from scratch": []}
-    for ds in datasets or ALL:
+    bars: dict[str, list[float]] = {"paper ULMFiT": [], "ours ULMFiT": [], "ours from scratch": [],
+                                    "ours linear": []}
+    for ds in datasets or scale.datasets():
         s = _seeds(scale, ds, seeds, main=True)
         ulm = arm(lambda seed: ulmfit_runs(scale, ds, seed)[2], s, device)
         scratch = arm(lambda seed: classifier_run(scale, ds, seed, None, "from scratch"), s, device)
+        linear = arm(lambda seed: linear_run(scale, ds), s, device)   # deterministic: one run, paired per seed
         table = main_table(ds)
         baselines = {k: v[PAPER_KEY[ds]] for k, v in paper_numbers()[table]["values"].items()
                      if k != "ULMFiT" and PAPER_KEY[ds] in v}
@@ -201,34 +240,40 @@ def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: 
         rows.append({"dataset": LABEL[ds], "paper ULMFiT": paper_ulm,
                      "paper best baseline": f"{baselines[best]:.2f} ({best})",
                      "ours ULMFiT": error_summary(ulm, "test"), "ours from scratch": error_summary(scratch, "test"),
+                     "ours linear (TF-IDF)": f"{mean_error(linear[:1], 'test'):.2f}",
                      "train / test examples": f"{len(task_data(ds, scale.name).train)} / "
                                               f"{len(task_data(ds, scale.name).test)}"})
         claims.append(compare("main_results", "ULMFiT − from scratch (paper: − best published baseline)", ds, scratch, ulm,
                               paper_ulm - baselines[best], "test", expected_sign=-1))
+        claims.append(compare("main_results", "ULMFiT − linear baseline", ds, linear, ulm, float("nan"), "test",
+                              expected_sign=-1, sanity=True))
         for name, value in (("paper ULMFiT", paper_ulm), ("ours ULMFiT", mean_error(ulm, "test")),
-                            ("ours from scratch", mean_error(scratch, "test"))):
+                            ("ours from scratch", mean_error(scratch, "test")),
+                            ("ours linear", mean_error(linear[:1], "test"))):
             bars[name].append(value)
-        all_runs += ulm + scratch
+        all_runs += ulm + scratch + linear[:1]
     fig, ax = _subplots(figsize=(8, 3.5))
-    _bar(ax, [LABEL[d] for d in datasets or ALL], bars, "test error (%)")
+    _bar(ax, [LABEL[d] for d in datasets or scale.datasets()], bars, "test error (%)")
     ax.set_title(f"Test error, {scale.name} scale")
     return _finish("main_results", scale, pd.DataFrame(rows), fig, claims, all_runs)
 
 
 # ------------------------------------------------------------------------------------- Figure 3
 
+@preflight_first
 def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
              device: str = "auto") -> Study:
     """Figure 3: validation error against the number of labelled examples, for training from scratch,
     supervised ULMFiT (LM fine-tuned on the labelled examples only) and semi-supervised ULMFiT (LM
-    fine-tuned on all the task's text)."""
+    fine-tuned on all the task's text), with the linear baseline (not in the paper) as a floor."""
     scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
-    datasets = list(datasets or ANALYSIS)
+    datasets = list(datasets or scale.analysis())
     fig, axes = _subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         s, pre = _seeds(scale, ds, seeds), pretrain_run(scale)
         sizes = list(scale.task(ds).low_shot) + [len(task_data(ds, scale.name).train)]
-        curves: dict[str, list[float]] = {"from scratch": [], "supervised ULMFiT": [], "semi-supervised ULMFiT": []}
+        curves: dict[str, list[float]] = {"from scratch": [], "supervised ULMFiT": [], "semi-supervised ULMFiT": [],
+                                          "linear (TF-IDF)": []}
         smallest: dict[str, list[Run]] = {}
         for n in sizes:
             n_lab = 0 if n == sizes[-1] else n
@@ -239,9 +284,10 @@ def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequ
                     n_labelled=n_lab),
                 "semi-supervised ULMFiT": lambda seed: classifier_run(
                     scale, ds, seed, finetune_run(scale, ds, seed, pre, n_labelled=n_lab), n_labelled=n_lab),
+                "linear (TF-IDF)": lambda seed: linear_run(scale, ds, n_lab),
             }
             for method, make in methods.items():
-                runs = arm(make, s, device)
+                runs = arm(make, s[:1] if method == "linear (TF-IDF)" else s, device)   # deterministic
                 curves[method].append(mean_error(runs, "valid"))
                 rows.append({"dataset": LABEL[ds], "labelled examples": n, "method": method,
                              "ours (valid)": error_summary(runs, "valid"), "ours (test)": error_summary(runs, "test")})
@@ -270,7 +316,7 @@ def _ablation(name: str, scale_name: str, table: str, arms: dict[str, Callable[[
               claim: Callable[[str, str], str]) -> tuple[Study, dict]:
     """A validation-error ablation: every arm on every dataset, each compared with ``reference``."""
     scale, rows, claims, all_runs, by_arm = get_scale(scale_name), [], [], [], {}
-    datasets = list(datasets or ANALYSIS)
+    datasets = list(datasets or scale.analysis())
     fig, ax = _subplots(figsize=(max(6, 1.2 * len(arms) * len(datasets) / 2), 3.5))
     series: dict[str, list[float]] = {a: [] for a in arms}
     for ds in datasets:
@@ -295,6 +341,7 @@ def _ablation(name: str, scale_name: str, table: str, arms: dict[str, Callable[[
     return _finish(name, scale, pd.DataFrame(rows), fig, claims, all_runs), by_arm
 
 
+@preflight_first
 def pretraining_impact(scale_name: str, datasets: Sequence[str] | None = None,
                        seeds: Sequence[int] | None = None, device: str = "auto") -> Study:
     """Table 4: ULMFiT with and without general-domain pretraining (the LM fine-tuned from random
@@ -305,6 +352,7 @@ def pretraining_impact(scale_name: str, datasets: Sequence[str] | None = None,
                      lambda a, ref: "with pretraining − without")[0]
 
 
+@preflight_first
 def lm_quality(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                device: str = "auto") -> Study:
     """Table 5: a vanilla LM (same hyperparameters, every dropout 0) against the AWD-LSTM, plus each
@@ -338,6 +386,7 @@ def perplexity_table(scale_name: str, device: str = "auto") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@preflight_first
 def lm_finetuning(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                   device: str = "auto") -> Study:
     """Table 6: no LM fine-tuning, full, full + discr, full + discr + stlr (classifier: ULMFiT's)."""
@@ -350,6 +399,7 @@ def lm_finetuning(scale_name: str, datasets: Sequence[str] | None = None, seeds:
                      device, lambda a, ref: f"LM fine-tuning '{ref}' − '{a}'")[0]
 
 
+@preflight_first
 def classifier_finetuning(scale_name: str, datasets: Sequence[str] | None = None,
                           seeds: Sequence[int] | None = None, device: str = "auto") -> Study:
     """Table 7 (every classifier fine-tuning method) and Figure 4 (validation error per epoch of 'full'
@@ -370,7 +420,7 @@ def figure4(scale_name: str, datasets: Sequence[str] | None, seeds: Sequence[int
             by_arm: dict) -> Figure:
     """Validation error per epoch: 'full' vs ULMFiT classifier fine-tuning, with and without LM fine-tuning."""
     scale = get_scale(scale_name)
-    datasets = list(datasets or ANALYSIS)
+    datasets = list(datasets or scale.analysis())
     fig, axes = _subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         s = _seeds(scale, ds, seeds)
@@ -397,6 +447,7 @@ def schedule_choice(scale_name: str, dataset: str = "trec6", seed: int = 0,
     50 epochs; short CPU schedules can leave gradual unfreezing underfitted, so the scale's epochs are
     chosen on this table. Test error plays no part and is not shown."""
     scale = get_scale(scale_name)
+    dataset = scale.own(dataset)         # e.g. AG News: the scale's stand-in or the complete set
     task = scale.task(dataset)
     epochs = task.tune_epochs or (task.clf_epochs,)
     lm = ulmfit_runs(scale, dataset, seed)[1]
@@ -415,13 +466,61 @@ def schedule_choice(scale_name: str, dataset: str = "trec6", seed: int = 0,
     return pd.DataFrame(rows)
 
 
+def levelled_off(valid_errors: dict[int, float], n_valid: int) -> int:
+    """The shortest schedule after which validation error has levelled off: the fewest epochs whose
+    error no longer schedule beats by more than one standard error of a validation error at that level,
+    sqrt(p(1 − p) / n_valid), in percentage points."""
+    if not valid_errors:
+        raise ValueError("levelled_off needs at least one schedule")
+    for epochs in sorted(valid_errors):
+        p = valid_errors[epochs] / 100
+        se = 100 * float(np.sqrt(max(p * (1 - p), 1e-12) / n_valid))
+        if all(valid_errors[later] >= valid_errors[epochs] - se for later in valid_errors if later > epochs):
+            return epochs
+    raise AssertionError("unreachable: the longest schedule always qualifies")
+
+
+def epoch_choice(scale_name: str, dataset: str, seed: int = 0, device: str = "auto"
+                 ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Choose the schedule lengths of ULMFiT on validation error (one seed, test error plays no part):
+    first the LM fine-tuning epochs (``tune_lm_epochs``, each followed by the scale's classifier), then
+    the classifier epochs (``tune_epochs``) on the chosen LM, each the shortest after which validation
+    error has levelled off (:func:`levelled_off`). Returns the table and the choice, which is also written
+    to ``results/<scale>/choices/<dataset>.json``."""
+    scale = get_scale(scale_name)
+    dataset = scale.own(dataset)         # e.g. AG News: the scale's stand-in or the complete set
+    task = scale.task(dataset)
+    n_valid = len(task_data(dataset, scale_name).valid)
+    pre, rows = pretrain_run(scale), []
+
+    def stage(name: str, candidates: Sequence[int], used: int, make: Callable[[int], Run]) -> int:
+        found = {n: ensure(make(n), device)["metrics"]["valid_error"] for n in candidates}
+        pick = levelled_off(found, n_valid)
+        rows.extend({"schedule": name, "epochs": n, "valid error (%)": round(err, 2),
+                     "chosen": "yes" if n == pick else "", "used at this scale": "yes" if n == used else ""}
+                    for n, err in sorted(found.items()))
+        return pick
+
+    lm_epochs = stage("LM fine-tuning", task.tune_lm_epochs or (task.lm_epochs,), task.lm_epochs,
+                      lambda n: classifier_run(scale, dataset, seed, finetune_run(scale, dataset, seed, pre, epochs=n)))
+    lm = finetune_run(scale, dataset, seed, pre, epochs=lm_epochs)
+    clf_epochs = stage("classifier", task.tune_epochs or (task.clf_epochs,), task.clf_epochs,
+                       lambda n: classifier_run(scale, dataset, seed, lm, changes={"epochs": n}))
+    choice = {"lm_epochs": lm_epochs, "clf_epochs": clf_epochs}
+    write_json(results_dir() / scale_name / "choices" / f"{dataset}.json",
+               {"scale": scale_name, "dataset": dataset, "seed": seed, "n_valid": n_valid, "choice": choice,
+                "table": rows})
+    return pd.DataFrame(rows), choice
+
+
 # ----------------------------------------------------------------------------- bidirectionality
 
+@preflight_first
 def bidirectional(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                   device: str = "auto") -> Study:
     """§5 "Bidirectionality": forward, backward and their ensemble (average of probabilities), test error."""
     scale, rows, claims, all_runs = get_scale(scale_name), [], [], []
-    datasets = list(datasets or ANALYSIS)
+    datasets = list(datasets or scale.analysis())
     series: dict[str, list[float]] = {"forward": [], "backward": [], "ensemble": []}
     for ds in datasets:
         s = _seeds(scale, ds, seeds)

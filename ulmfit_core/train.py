@@ -27,7 +27,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ulmfit_core import distributed
-from ulmfit_core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ulmfit_core.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, load_into, load_weights,
+                                   save_checkpoint, save_weights)
+from ulmfit_core.fileio import atomic_path
 from ulmfit_core.config import Config, ConfigError, check_range
 from ulmfit_core.finetune import STRATEGIES, Stage, freeze_to, stages_for
 from ulmfit_core.schedules import SCHEDULES, discriminative_lrs, make_scheduler
@@ -154,9 +156,14 @@ class Every:
         return bool(interval) and done % interval == 0 and done < n_batches
 
 
+def best_epoch(history: list[dict]) -> int:
+    """The index of the epoch with the lowest validation error (then loss; the earliest on a tie)."""
+    return min(range(len(history)), key=lambda i: (history[i]["valid_error"], history[i]["valid_loss"], i))
+
+
 def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: TrainConfig,
         run_dir: Path | None, device: torch.device | None = None, progress: bool = True,
-        checkpoint_every: int = 0, eval_every: int = 0) -> list[dict]:
+        checkpoint_every: int = 0, eval_every: int = 0, keep_best: bool = False) -> list[dict]:
     """Train ``model`` on ``task`` and return the per-epoch history (train loss, validation metrics, lr,
     seconds, tokens/items). With ``run_dir``, a checkpoint is written after each epoch and a run that
     finds one there resumes from it, giving the same result as an uninterrupted run.
@@ -167,6 +174,10 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
     (an LM's hidden state), so a resumed run ends with the same weights as an uninterrupted one.
     ``eval_every`` > 0 evaluates every that many batches too; those evaluations are the epoch record's
     ``curve`` (validation metrics against items trained on so far in the epoch).
+
+    ``keep_best`` is early stopping as the paper applies it to every method but ULMFiT: training runs its
+    whole schedule, then the model is given back the weights of its best validation epoch
+    (:func:`best_epoch`), which are also kept in ``run_dir`` so that a resumed run finds them.
 
     ``model`` may come wrapped by :func:`ulmfit_core.distributed.wrap_model` (DDP); ``groups`` are the
     bare model's layer groups. Every process loads the same checkpoint; only rank 0 writes them."""
@@ -185,7 +196,7 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
     optimizer = make_optimizer(groups, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
     history: list[dict] = []
-    start, resume = 0, None
+    start, resume, best = 0, None, None
     ckpt_dir = run_dir / "checkpoints" if run_dir else None
     if ckpt_dir and (latest := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(latest, core, optimizer)
@@ -220,11 +231,38 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
             record.update(stage=stage_idx, trainable_groups=list(stage.groups))
             record.update(_evaluate(model, core, task, device))  # every process evaluates all of validation
             history.append(record)
+            if keep_best and best_epoch(history) == epoch:
+                best = _keep(core, ckpt_dir)
             if ckpt_dir and distributed.is_main():
                 save_checkpoint(ckpt_dir, epoch, core, optimizer, {"history": history})
             distributed.barrier()  # no process runs ahead of (or resumes from) a half-written epoch
     freeze_to(groups, tuple(range(len(groups))))
+    if keep_best and history:
+        _restore_best(core, best if best_epoch(history) >= start else None, ckpt_dir)
     return history
+
+
+BEST_WEIGHTS = "best.safetensors"
+
+
+def _keep(core: nn.Module, ckpt_dir: Path | None) -> dict[str, Tensor]:
+    """A copy of the weights of the best epoch so far, also written to ``ckpt_dir`` (for a resumed run)."""
+    state = {k: v.detach().clone() for k, v in core.state_dict().items()}
+    if ckpt_dir and distributed.is_main():
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(ckpt_dir / BEST_WEIGHTS) as tmp:
+            save_weights(core, tmp)
+    return state
+
+
+def _restore_best(core: nn.Module, state: dict[str, Tensor] | None, ckpt_dir: Path | None) -> None:
+    """Load the best epoch's weights into ``core``: from memory, or from ``ckpt_dir`` when the best epoch
+    came before this process resumed."""
+    if state is None:
+        if ckpt_dir is None or not (ckpt_dir / BEST_WEIGHTS).exists():
+            raise CheckpointError(f"{ckpt_dir}: the best epoch's weights ({BEST_WEIGHTS}) are missing")
+        state = load_weights(ckpt_dir / BEST_WEIGHTS)
+    load_into(core, state, ckpt_dir / BEST_WEIGHTS if ckpt_dir else "best epoch")
 
 
 def _evaluate(model: nn.Module, core: nn.Module, task: Task, device: torch.device) -> dict[str, float]:

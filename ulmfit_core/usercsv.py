@@ -48,3 +48,32 @@ def label_ids(labels: Sequence[str], names: Sequence[str], source: Path) -> list
             raise ValueError(f"{source}, row {row + 2}: label {label!r} is not one of {list(names)}")
         out.append(index[label])
     return out
+
+
+def min_rows(valid_frac: float) -> int:
+    """The fewest rows whose validation split, ``round(valid_frac * n)`` rows (see
+    :func:`ulmfit_core.datasets.validation_split`), has at least one row and leaves one for training."""
+    n = 2
+    while round(valid_frac * n) < 1 or n - round(valid_frac * n) < 1:
+        n += 1
+    return n
+
+
+def check_labelled_csv(path: Path, text_column: str, label_column: str, valid_frac: float) -> list[str]:
+    """Return the problems of a training CSV, each naming the file: unreadable or missing columns (see
+    :func:`read_labelled_csv`), fewer than two classes, or too few rows for a validation split of
+    ``valid_frac``. An empty list means the file can be used."""
+    try:
+        _, labels = read_labelled_csv(path, text_column, label_column)
+    except (ValueError, FileNotFoundError) as err:
+        return [str(err)]
+    problems = []
+    classes = sorted(set(labels or []))
+    if len(classes) < 2:
+        problems.append(f"{path}: column {label_column!r} has {len(classes)} class(es) {classes}; a classifier "
+                        f"needs at least two")
+    n, need = len(labels or []), min_rows(valid_frac)
+    if n < need:
+        problems.append(f"{path}: {n} row(s) give {round(valid_frac * n)} validation row(s) at valid_frac "
+                        f"{valid_frac} (round({valid_frac} × {n})); at least {need} rows are needed")
+    return problems

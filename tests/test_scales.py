@@ -1,0 +1,55 @@
+"""Which data each scale runs: the paper's datasets and corpus at ``paper``, the stand-ins below it."""
+from __future__ import annotations
+
+import pytest
+
+from ulmfit_core import datasets as D
+from ulmfit_core import experiments as E
+from ulmfit_core.config import ConfigError
+from ulmfit_core.paper import LABEL, PAPER_KEY, paper_numbers
+from ulmfit_core.scales import SCALES, Scale, get_scale
+
+PAPER = get_scale("paper")
+
+
+def test_paper_scale_runs_every_dataset_complete_with_table_1_sizes() -> None:
+    assert PAPER.datasets() == ["imdb", "trec6", "ag_news_120k", "dbpedia_560k", "yelp_bi_560k", "yelp_full_650k"]
+    assert PAPER.analysis() == ["imdb", "trec6", "ag_news_120k"]
+    table1 = paper_numbers()["table1"]["values"]
+    for name in PAPER.datasets():
+        info, key = D.dataset_info(name), PAPER_KEY[name]
+        assert len(info.label_names) == table1["classes"][key]
+        assert info.split_sizes["train"] == pytest.approx(table1["train examples"][key], rel=0.01)
+        assert PAPER.task(name).n_train == PAPER.task(name).n_test == 0          # nothing subsampled
+    assert PAPER.task("imdb").unlabelled == 50_000                               # §5: IMDb's unlabelled reviews
+    assert all(max(PAPER.task(d).low_shot, default=0) < 0.9 * D.dataset_info(d).split_sizes["train"]
+               for d in PAPER.analysis())
+
+
+@pytest.mark.parametrize("name", ["smoke", "reduced", "gpu"])
+def test_smaller_scales_keep_the_stand_ins(name: str) -> None:
+    assert SCALES[name].datasets() == ["imdb", "trec6", "ag_news_7k6", "dbpedia_14k", "yelp_bi", "yelp_full"]
+    assert SCALES[name].own("ag_news_120k") == "ag_news_7k6" and PAPER.own("ag_news_7k6") == "ag_news_120k"
+
+
+def test_every_table_label_says_which_data_it_shows() -> None:
+    labels = [LABEL[d] for scale in SCALES.values() for d in scale.datasets()]
+    assert len(set(labels)) == len(set(d for scale in SCALES.values() for d in scale.datasets()))
+    assert LABEL["ag_news_120k"] == "AG (120k)" and LABEL["ag_news_7k6"] == "AG (7.6k)"
+
+
+def test_paper_scale_pretrains_on_wikitext103(tmp_path, monkeypatch) -> None:
+    run = E.pretrain_run(PAPER)
+    assert run.config["corpus"] == {"name": "wikitext103"}
+    assert E.pretrain_run(get_scale("smoke")).config["corpus"] == {"shards": [0], "words": 40_000}
+    path = tmp_path / D.WIKITEXT103_TRAIN
+    path.parent.mkdir(parents=True)
+    path.write_text(" \n = A = \n \n Alpha . \n = B = \n Beta . \n", encoding="utf-8")
+    monkeypatch.setenv("ULMFIT_DATA", str(tmp_path))
+    monkeypatch.setattr(D, "WIKITEXT103_TRAIN_LINES", 6)
+    assert E.corpus_texts(run.config["corpus"]) == [" = A = \n \n Alpha . ", " = B = \n Beta . "]
+
+
+def test_unknown_pretraining_corpus_is_refused() -> None:
+    with pytest.raises(ConfigError, match="pretrain_corpus"):
+        Scale(name="x", pretrain_corpus="books")
