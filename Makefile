@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= smoke
 NB ?= all
 
-.PHONY: setup test nbval book notebooks pack smoke clean
+.PHONY: setup test nbval book preflight notebooks pack gpu-prepare gpu-restore gpu-run gpu-import smoke clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-book.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ nbval: $(STAMP)
 	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/executed/smoke; \
 	  status=$$?; rm -rf $$tmp; exit $$status
 
-## notebooks: execute the notebooks at a scale (SCALE=smoke|reduced|gpu|paper, NB=all or e.g. "03 07")
+## preflight: list every input the notebooks read at a scale, check it is there, estimate the compute
+##            (SCALE=..., NB=...); FETCH=1 first downloads the missing inputs that have a pinned source
+preflight: $(STAMP)
+	$(BIN)/python -m ulmfit_core.preflight --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB)) $(if $(FETCH),--fetch)
+
+## notebooks: execute the notebooks at a scale (SCALE=smoke|reduced|gpu|paper, NB=all or e.g. "03 07");
+##            the preflight runs first and stops before any compute if an input is missing
 notebooks: $(STAMP)
 	$(if $(filter smoke,$(SCALE)),$(AVX2_ONLY)) $(BIN)/python -m ulmfit_core.notebooks --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB))
 
@@ -44,6 +50,26 @@ notebooks: $(STAMP)
 ##       ULMFIT_PACK=gpu_pack make notebooks SCALE=gpu then runs without the data folder
 pack: $(STAMP)
 	$(BIN)/python -m ulmfit_core.pack --scale $(or $(SCALE),gpu) --out $(or $(OUT),gpu_pack)
+
+## gpu-prepare: before a call to a GPU machine: build the pack if missing or stale, set aside (in
+##              .cache/travel-aside/) every file the scale does not read, and check that the tree and the pack
+##              fit the 64 MiB a call carries (refused, moving nothing, if not); GPU_SCALE=gpu by default
+## gpu-restore: put back everything gpu-prepare set aside
+## gpu-run:     on the GPU machine (no .venv there): the driver for BUDGET seconds, its output into OUT
+## gpu-import:  add the results a call brought back (FROM=folder of results-NN.zip) to results/
+GPU_SCALE ?= gpu
+BUDGET ?= 570
+gpu-prepare: $(STAMP)
+	$(BIN)/python -m ulmfit_core.travel prepare --scale $(GPU_SCALE) --pack $(or $(PACK),gpu_pack)
+
+gpu-restore:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) -m ulmfit_core.travel restore
+
+gpu-run:
+	$(or $(GPU_PYTHON),python3) -m ulmfit_core.gpu_driver --scale $(GPU_SCALE) --budget-s $(BUDGET) --out $(or $(OUT),$(error set OUT to the output folder))
+
+gpu-import: $(STAMP)
+	$(BIN)/python -m ulmfit_core.gpu_import $(or $(FROM),$(error set FROM to the folder the results came back to))
 
 ## book: build the book from the committed results and print where it is
 book: $(STAMP)

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
 
 from ulmfit_core.config import Config, ConfigError
+
+if TYPE_CHECKING:   # scikit-learn is imported where a baseline is fitted, so a GPU machine without it
+    from sklearn.pipeline import FeatureUnion, Pipeline   # can still run everything else
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,12 @@ class LinearConfig(Config):
             raise ConfigError(f"LinearConfig.c_grid = {self.c_grid}; expected positive values")
 
 
-def features(cfg: LinearConfig) -> FeatureUnion:
+def features(cfg: LinearConfig) -> "FeatureUnion":
     """TF-IDF (sublinear term frequency) of word n-grams and of character n-grams inside words; texts
     come already tokenised and lower-cased, tokens separated by spaces."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
     return FeatureUnion([
         ("words", TfidfVectorizer(analyzer="word", token_pattern=r"\S+", lowercase=False,
                                   ngram_range=tuple(cfg.word_ngrams), sublinear_tf=True)),
@@ -49,10 +54,13 @@ def features(cfg: LinearConfig) -> FeatureUnion:
 
 
 def fit_linear(train_texts: Sequence[str], train_labels: Sequence[int], valid_texts: Sequence[str],
-               valid_labels: Sequence[int], cfg: LinearConfig = LinearConfig()) -> tuple[Pipeline, list[dict]]:
+               valid_labels: Sequence[int], cfg: LinearConfig = LinearConfig()) -> tuple["Pipeline", list[dict]]:
     """Fit the features on the training texts, a logistic regression per ``C`` of the grid, and keep the
     one with the lowest validation error (the smaller ``C``, i.e. more regularisation, on a tie).
     Return the chosen pipeline and the table of the choice (``C``, validation error in %)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
     if len(set(int(y) for y in train_labels)) < 2:
         raise ValueError("the linear baseline needs at least two classes among the training labels")
     feats = features(cfg)

@@ -1,0 +1,237 @@
+"""Every run behind the book's chapters at a scale, listed without running anything, in order of value.
+
+:mod:`ulmfit_core.studies` ensures its runs as it builds each table; a machine lent for minutes needs the
+list beforehand, to run the most useful missing runs first and to start none it cannot finish. This
+module builds the same runs with the same builders (a test checks the lists against the studies).
+
+The order (:func:`order`) is the book's: the paper's headline numbers first — the main results (Tables
+2–3) and the forward + backward ensemble they are reported with — on the analysis datasets (IMDb, TREC-6,
+AG); then the analysis chapters in the paper's order (Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on
+the same datasets; then the pretrained LMs' perplexity table; the other main-results datasets last.
+Only GPU work is listed: the linear baseline (run kind ``baseline``) needs no GPU and runs where the
+notebooks run.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable, Sequence
+
+from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, LM_FINETUNING, ULMFIT, Run, classifier_run,
+                                     finetune_run, pretrain_run, ulmfit_runs)
+from ulmfit_core.fileio import read_json
+from ulmfit_core.scales import Scale
+
+GPU_KINDS = ("pretrain", "finetune_lm", "classifier")
+WIKIPEDIA = "wikipedia"                              # the perplexity table's "dataset": the pretrained LMs
+SCHEDULE_CHOICE = {"trec6": (1.0, 2.0), "ag": (1.0, 2.0), "imdb": (1.0,)}  # chapter 6's tables: rate multiples
+EPOCH_CHOICE = ("trec6",)                            # chapter 6's schedule-length choice
+
+
+def order(scale: Scale) -> list[tuple[str, str]]:
+    """(chapter, dataset) pairs in order of value at ``scale`` (see the module docstring)."""
+    analysis = scale.analysis()
+    return [*((chapter, ds) for ds in analysis for chapter in ("01_main_results", "07_bidirectional")),
+            *((chapter, ds) for chapter in ("03_pretraining", "04_lm_quality", "05_lm_finetuning",
+                                            "06_classifier_finetuning", "02_low_shot") for ds in analysis),
+            ("04_lm_quality", WIKIPEDIA),
+            *(("01_main_results", ds) for ds in scale.datasets() if ds not in analysis)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One run a chapter shows (a classifier, or a pretrained LM in the perplexity table)."""
+
+    chapter: str
+    dataset: str
+    label: str
+    run: Run
+
+    def describe(self) -> str:
+        return f"{self.chapter} {self.dataset}: {self.label} ({self.run.kind} {self.run.id})"
+
+
+Arms = list[tuple[str, Run]]
+
+
+def seeds_for(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
+    """The seeds a study uses: ``seeds`` where given, else the scale's (``main_seeds`` for the main
+    results where set), as :mod:`ulmfit_core.studies` chooses them."""
+    if seeds is not None:
+        return list(seeds)
+    task = scale.task(dataset)
+    return list(task.main_seeds if main and task.main_seeds else task.seeds)
+
+
+def _per_seed(arms: dict[str, Callable[[int], Run]], seeds: Iterable[int]) -> Arms:
+    """Every arm for each seed in turn (seed-major, so the first seeds of all arms come first)."""
+    return [(f"{name}, seed {s}", make(s)) for s in seeds for name, make in arms.items()]
+
+
+def main_results(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """Tables 2–3: ULMFiT and the classifier trained from scratch."""
+    return _per_seed({"ULMFiT": lambda s: ulmfit_runs(scale, ds, s)[2],
+                      "from scratch": lambda s: classifier_run(scale, ds, s, None, "from scratch")},
+                     seeds_for(scale, ds, seeds, main=True))
+
+
+def bidirectional(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """§5 bidirectionality: the forward and the backward ULMFiT classifiers."""
+    return _per_seed({"forward ULMFiT": lambda s: ulmfit_runs(scale, ds, s, "forward")[2],
+                      "backward ULMFiT": lambda s: ulmfit_runs(scale, ds, s, "backward")[2]},
+                     seeds_for(scale, ds, seeds))
+
+
+def pretraining_impact(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """Table 4: ULMFiT with and without pretraining."""
+    return _per_seed({"without pretraining": lambda s: classifier_run(scale, ds, s, finetune_run(scale, ds, s, None)),
+                      "with pretraining": lambda s: ulmfit_runs(scale, ds, s)[2]}, seeds_for(scale, ds, seeds))
+
+
+def lm_quality(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """Table 5: a vanilla LM against the AWD-LSTM; with ``ds`` = :data:`WIKIPEDIA`, the three pretrained
+    LMs of the perplexity table."""
+    if ds == WIKIPEDIA:
+        return [("forward LM", pretrain_run(scale)), ("backward LM", pretrain_run(scale, "backward")),
+                ("vanilla LM", pretrain_run(scale, dropout=False))]
+    vanilla = pretrain_run(scale, dropout=False)
+    return _per_seed({"vanilla LM": lambda s: classifier_run(scale, ds, s, finetune_run(scale, ds, s, vanilla)),
+                      "AWD-LSTM LM": lambda s: ulmfit_runs(scale, ds, s)[2]}, seeds_for(scale, ds, seeds))
+
+
+def lm_finetuning(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """Table 6: the four LM fine-tuning recipes, each with ULMFiT's classifier."""
+    pre = pretrain_run(scale)
+    return _per_seed({v: (lambda s, v=v: classifier_run(scale, ds, s, finetune_run(scale, ds, s, pre, v)))
+                      for v in LM_FINETUNING}, seeds_for(scale, ds, seeds))
+
+
+def classifier_finetuning(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """Table 7 (every classifier fine-tuning method), Figure 4's runs without LM fine-tuning, and the
+    schedule-choice table (one seed, the paper's peak rate and its multiples)."""
+    def arm(variant: str) -> Callable[[int], Run]:
+        if variant == "from scratch":
+            return lambda s: classifier_run(scale, ds, s, None, variant)
+        return lambda s: classifier_run(scale, ds, s, ulmfit_runs(scale, ds, s)[1], variant)
+
+    def no_ft(s: int) -> Run:
+        return finetune_run(scale, ds, s, pretrain_run(scale), "no LM fine-tuning")
+
+    arms = {v: arm(v) for v in CLASSIFIER_FINETUNING}
+    arms["ULMFiT, no LM fine-tuning"] = lambda s: classifier_run(scale, ds, s, no_ft(s))
+    arms["full, no LM fine-tuning"] = lambda s: classifier_run(scale, ds, s, no_ft(s), "full")
+    out = _per_seed(arms, seeds_for(scale, ds, seeds))
+    return out + schedule_choice(scale, ds) + epoch_choice(scale, ds)
+
+
+def _same(scale: Scale, name: str, ds: str) -> bool:
+    """Whether ``name`` (as a notebook names it) is the scale's dataset ``ds``."""
+    try:
+        return scale.own(name) == ds
+    except KeyError:
+        return False
+
+
+def schedule_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
+    """The runs of :func:`ulmfit_core.studies.schedule_choice` as chapter 6 calls it for ``ds``."""
+    mults = next((m for name, m in SCHEDULE_CHOICE.items() if _same(scale, name, ds)), None)
+    if mults is None:
+        return []
+    task = scale.task(ds)
+    lm = ulmfit_runs(scale, ds, seed)[1]
+    out = []
+    for variant, parent in ((ULMFIT, lm), ("from scratch", None)):
+        rate = CLASSIFIER_FINETUNING[variant]["lr"]
+        for n in task.tune_epochs or (task.clf_epochs,):
+            for mult in mults:
+                out.append((f"schedule choice: {variant}, {n} epochs, rate x{mult:g}",
+                            classifier_run(scale, ds, seed, parent, variant,
+                                           changes={"epochs": n, "lr": rate * mult})))
+    return out
+
+
+def epoch_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
+    """The runs of :func:`ulmfit_core.studies.epoch_choice` for ``ds`` as far as they can be known: the
+    LM fine-tuning candidates, then — once all of them are recorded, which decides the LM — the
+    classifier candidates on the chosen LM."""
+    if not any(_same(scale, name, ds) for name in EPOCH_CHOICE):
+        return []
+    task, pre = scale.task(ds), pretrain_run(scale)
+    first = {n: classifier_run(scale, ds, seed, finetune_run(scale, ds, seed, pre, epochs=n))
+             for n in task.tune_lm_epochs or (task.lm_epochs,)}
+    arms = [(f"epoch choice: LM fine-tuning {n} epochs", run) for n, run in first.items()]
+    chosen = _chosen_lm_epochs(first)
+    if chosen is None:
+        return arms
+    lm = finetune_run(scale, ds, seed, pre, epochs=chosen)
+    return arms + [(f"epoch choice: classifier {n} epochs", classifier_run(scale, ds, seed, lm, changes={"epochs": n}))
+                   for n in task.tune_epochs or (task.clf_epochs,)]
+
+
+def _chosen_lm_epochs(candidates: dict[int, Run]) -> int | None:
+    """The LM fine-tuning epochs :func:`ulmfit_core.studies.levelled_off` chooses among the recorded
+    ``candidates`` (epochs -> classifier run), or None until every one is recorded."""
+    if not all(r.record_path.exists() for r in candidates.values()):
+        return None
+    from ulmfit_core.studies import levelled_off  # noqa: PLC0415 — plotting libraries only once needed
+
+    records = {n: read_json(r.record_path) for n, r in candidates.items()}
+    n_valid = next(iter(records.values()))["metrics"]["n_valid"]
+    return levelled_off({n: rec["metrics"]["valid_error"] for n, rec in records.items()}, n_valid)
+
+
+def low_shot(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
+    """Figure 3: from scratch, supervised and semi-supervised ULMFiT at each number of labels (0 = the
+    whole training part, the curve's last point)."""
+    pre = pretrain_run(scale)
+    out: Arms = []
+    for n in (*scale.task(ds).low_shot, 0):
+        out += _per_seed({
+            f"from scratch, {n or 'all'} labels": lambda s, n=n: classifier_run(scale, ds, s, None, "from scratch", n),
+            f"supervised ULMFiT, {n or 'all'} labels": lambda s, n=n: classifier_run(
+                scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n, lm_text="labelled"), n_labelled=n),
+            f"semi-supervised ULMFiT, {n or 'all'} labels": lambda s, n=n: classifier_run(
+                scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n), n_labelled=n),
+        }, seeds_for(scale, ds, seeds))
+    return out
+
+
+CHAPTERS: dict[str, Callable[[Scale, str, Sequence[int] | None], Arms]] = {
+    "01_main_results": main_results, "02_low_shot": low_shot, "03_pretraining": pretraining_impact,
+    "04_lm_quality": lm_quality, "05_lm_finetuning": lm_finetuning,
+    "06_classifier_finetuning": classifier_finetuning, "07_bidirectional": bidirectional,
+}
+
+
+def _matches(chapter: str, wanted: Sequence[str] | None) -> bool:
+    return not wanted or any(chapter == w or chapter[:2] == w for w in wanted)
+
+
+def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
+         seeds: Sequence[int] | None = None) -> list[Target]:
+    """The targets of :func:`order` at ``scale`` — restricted to ``chapters`` (``01`` or
+    ``01_main_results``) and ``datasets`` where given — each GPU run once, where it first appears."""
+    unknown = [c for c in chapters or () if not any(_matches(k, [c]) for k in CHAPTERS)]
+    if unknown:
+        raise ValueError(f"unknown chapters {unknown}; choose from {sorted(CHAPTERS)}")
+    out, seen = [], set()
+    for chapter, ds in order(scale):
+        if not _matches(chapter, chapters) or (datasets and ds not in datasets):
+            continue
+        for label, run in CHAPTERS[chapter](scale, ds, seeds):
+            if run.kind in GPU_KINDS and run.id not in seen:
+                seen.add(run.id)
+                out.append(Target(chapter, ds, label, run))
+    return out
+
+
+def closure(run: Run) -> list[Run]:
+    """``run`` and all its ancestors, each once, parents before children."""
+    out: dict[str, Run] = {}
+
+    def visit(r: Run) -> None:
+        for p in r.parents:
+            visit(p)
+        out.setdefault(r.id, r)
+
+    visit(run)
+    return list(out.values())
