@@ -4,32 +4,51 @@
   into the chapter notebooks that exist (sorted by name), and dropped when there are none, so the
   book builds with warnings as errors whether or not the chapter notebooks have been generated.
 * ``chapters/NN_topic.ipynb`` are copies of the executed notebooks (``notebooks/executed/<scale>/``),
-  each at the largest scale it was run at;
-* ``generated/claims_table.md`` (the claims ledger, included by ``claims.md``),
+  each at the largest scale it was run at, presented to lead with results (:func:`present`): a box under
+  the title with the scale, the seeds, the parameters and a link to the runs; code that only draws or
+  prints folded behind a toggle; the chapter's reading after its verdicts; the computing call under
+  "Reproducibility". The executed notebooks themselves are never changed;
+* ``generated/claims_summary.md``, ``claims_figure.png``, ``readings.md`` and ``claims_table.md`` (the
+  claims ledger, included by ``claims.md``), ``generated/edition.md`` (the intro's "What this edition
+  shows" box), ``generated/runs.md`` (the runs page),
   ``generated/time_table.md`` (included by ``reproduce.md``) and ``generated/gpu_runs.md`` (included by
-  ``gpu.md``) are written from the run records.
+  ``gpu.md``) and the tables and figure of ``pretrained_lms.md`` are written from the run records.
 
 Run as ``python book/prepare_book.py`` (``scripts/build_book.sh`` does); prints the files written.
 """
 from __future__ import annotations
 
+import copy
+import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ulmfit_core import lm_recipe
 from ulmfit_core.benchreport import performance_tables
 from ulmfit_core.fileio import write_bytes, write_text
-from ulmfit_core.ledger import SCALE_ORDER, claim_files, claims_table, recorded_runs, time_table, verdict_counts
+from ulmfit_core.ledger import (SCALE_ORDER, TITLE, chapter_seeds, claim_files, claims_figure, claims_table,
+                                edition_box, recorded_runs, runs_label, runs_page, seeds_phrase, shown_files,
+                                summary_table, time_table)
+from ulmfit_core.scales import get_scale
 from ulmfit_core.settings import REPO_ROOT, results_dir
 
 BOOK_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "_toc.template.yml"
 TOC_NAME = "_toc.yml"
 CLAIMS_TABLE = Path("generated") / "claims_table.md"
+CLAIMS_SUMMARY = Path("generated") / "claims_summary.md"
+CLAIMS_FIGURE = Path("generated") / "claims_figure.png"
+READINGS_PAGE = Path("generated") / "readings.md"
+EDITION = Path("generated") / "edition.md"
+RUNS = Path("generated") / "runs.md"
+READINGS = "readings"                      # book/readings/<scale>/<notebook>.md
 TIME_TABLE = Path("generated") / "time_table.md"
 GPU_RUNS = Path("generated") / "gpu_runs.md"
+PRETRAINING_CURVE = Path("generated") / "pretraining_curve.png"
 EXECUTED = REPO_ROOT / "notebooks" / "executed"
 
 TOC_HEADER = (
@@ -109,20 +128,171 @@ def copy_chapters(book_dir: Path = BOOK_DIR, executed: Path = EXECUTED) -> dict[
 
 
 def write_generated(book_dir: Path, shown: dict[str, str], results: Path) -> list[Path]:
-    """Write the claims ledger and the time table from the run records; return the files written."""
-    counts = verdict_counts(results, shown)
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
-    scales = ", ".join(f"{nb}: {sc}" for nb, sc in sorted(shown.items())) or "none"
+    """Write the claims ledger (summary, figure, readings, tables), the intro's edition box, the runs page
+    and the time table from the run records; return the files written."""
     files = {
-        CLAIMS_TABLE: f"Verdict counts: {summary}. Scale shown per chapter: {scales}.\n\n"
-                      + claims_table(results, shown),
+        CLAIMS_SUMMARY: summary_table(results, shown),
+        READINGS_PAGE: readings_page(book_dir, shown),
+        CLAIMS_TABLE: claims_table(results, shown, level=3),
+        EDITION: edition_box(results, shown),
+        RUNS: runs_page(results, shown),
         TIME_TABLE: time_table(results),
         Path("generated") / "performance_table.md": performance_tables(REPO_ROOT / "bench" / "results"),
         GPU_RUNS: gpu_runs(results),
+        **pretraining_pages(),
     }
     for rel, text in files.items():
         write_text(book_dir / rel, text)
-    return [book_dir / rel for rel in files]
+    figure = lm_recipe.curve_figure(get_scale("reduced"), book_dir / PRETRAINING_CURVE)
+    return [book_dir / rel for rel in files] + [figure, claims_figure(results, shown, book_dir / CLAIMS_FIGURE)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Readings: what a chapter's verdicts say, written per scale
+
+
+def reading(book_dir: Path, scale: str, notebook: str) -> list[str]:
+    """The paragraphs of ``readings/<scale>/<notebook>.md`` (each on one line), or [] where there is none."""
+    path = book_dir / READINGS / scale / f"{notebook}.md"
+    if not path.is_file():
+        return []
+    blocks = re.split(r"\n\s*\n", path.read_text(encoding="utf-8").strip())
+    return [" ".join(line.strip() for line in block.splitlines()) for block in blocks if block.strip()]
+
+
+def readings_page(book_dir: Path, shown: dict[str, str]) -> str:
+    """The ledger's readings: every paragraph of every chapter shown, led by a link to its chapter."""
+    out = []
+    for notebook, scale in sorted(shown.items()):
+        link = f"{{doc}}`{TITLE.get(notebook, notebook)} </chapters/{notebook}>`"
+        paragraphs = reading(book_dir, scale, notebook) or [f"No reading has been written at the `{scale}` scale."]
+        out += [f"{link} · {paragraph}" for paragraph in paragraphs]
+    return "\n\n".join(out) + "\n" if out else "No chapter has been run yet.\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Chapters that lead with results (the copies only; the executed notebooks are left as they are)
+
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+SETUP_RE = re.compile(r"^study\s*=", re.MULTILINE)          # the cell that computes the chapter's study
+VERDICTS_RE = re.compile(r"study\.(verdicts|verdict_table)\(")
+REPRODUCIBILITY_RE = re.compile(r"^##\s+Reproducibility", re.MULTILINE)
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.setdefault("metadata", {}).setdefault("tags", [])
+
+
+def _tag(cell: dict, tag: str) -> None:
+    if tag not in _tags(cell):
+        _tags(cell).append(tag)
+
+
+def _markdown(source: str, cell_id: str) -> dict:
+    return {"cell_type": "markdown", "id": cell_id, "metadata": {"tags": ["book"]}, "source": source}
+
+
+def _parameters(cells: list[dict]) -> list[str]:
+    """``name = value`` of each parameter papermill injected (else of the default parameters cell)."""
+    for tag in ("injected-parameters", "parameters"):
+        for cell in cells:
+            if cell["cell_type"] == "code" and tag in _tags(cell):
+                lines = (line.split("#", 1)[0].strip() for line in _source(cell).splitlines())
+                return [line for line in lines if "=" in line]
+    return []
+
+
+def header(notebook: str, scale: str, claims_file: dict | None, parameters: list[str]) -> str:
+    """The box under a chapter's title: one line with its scale, its seeds and a link to its runs, then
+    the parameters it was run with."""
+    if claims_file is None:
+        first = f"**`{scale}` scale** · no claims record at this scale · {{doc}}`the runs </runs>`"
+    else:
+        first = (f"**`{scale}` scale, {seeds_phrase(chapter_seeds(claims_file))}** · "
+                 f"{{ref}}`the {claims_file['runs']} runs behind these numbers <{runs_label(notebook)}>`")
+    params = " · ".join(f"`{p}`" for p in parameters) or "the notebook's defaults"
+    return f":::{{container}} chapter-scale\n{first}\n\nRun with {params}\n:::\n"
+
+
+def reading_cell(paragraphs: list[str]) -> str:
+    """The chapter's reading, after its verdicts."""
+    return "## Reading\n\n" + "\n\n".join(paragraphs) + "\n\nEvery claim at a glance: {doc}`/claims`.\n"
+
+
+def reproduce_cell(notebook: str, scale: str, setup: str) -> str:
+    """How to recompute the chapter, with the notebook's computing call."""
+    return (f"To recompute this chapter: `make notebooks SCALE={scale} NB={notebook[:2]}` (a finished run is "
+            "read from its record, not trained again). The chapter's study — its main table, figure and "
+            "verdicts — comes from this call, run with the parameters in the box at the top:\n\n```python\n"
+            + setup.strip() + "\n```\n")
+
+
+def _split_title(cells: list[dict]) -> int:
+    """Split the first markdown cell after its ``# title`` line (so a box can follow the title); return
+    the index after the title cell."""
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown" and _source(cell).lstrip().startswith("# "):
+            title, _, rest = _source(cell).lstrip().partition("\n")
+            cell["source"] = title + "\n"
+            if rest.strip():
+                question = {**copy.deepcopy(cell), "id": f"{cell.get('id', 'title')}-q", "source": rest.strip() + "\n"}
+                cells.insert(i + 1, question)
+            return i + 1
+    return 0
+
+
+def present(nb: dict, notebook: str, scale: str, claims_file: dict | None, paragraphs: list[str]) -> dict:
+    """A copy of the executed notebook ``nb`` that leads with results: both parameter cells removed and
+    shown once as a box under the title, every code cell that only draws or prints folded behind a toggle
+    (``hide-input``; its output stays), the computing cell shown as code under "Reproducibility", and the
+    reading after the verdicts. Outputs and the other cells' sources are kept as they are."""
+    nb = copy.deepcopy(nb)
+    cells, setup, verdicts = nb["cells"], "", None
+    parameters = _parameters(cells)
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        if any(t in _tags(cell) for t in PARAMETER_TAGS):
+            _tag(cell, "remove-cell")
+        elif not setup and SETUP_RE.search(_source(cell)):
+            setup = _source(cell)
+            _tag(cell, "remove-cell")
+        else:
+            _tag(cell, "hide-input")
+            if VERDICTS_RE.search(_source(cell)):
+                _tag(cell, "verdicts")
+                verdicts = cell
+    if verdicts is not None and paragraphs:
+        cells.insert(cells.index(verdicts) + 1, _markdown(reading_cell(paragraphs), "book-reading"))
+    if setup:
+        after = next((i + 1 for i, c in enumerate(cells)
+                      if c["cell_type"] == "markdown" and REPRODUCIBILITY_RE.search(_source(c))), len(cells))
+        cells.insert(after, _markdown(reproduce_cell(notebook, scale, setup), "book-reproduce"))
+    cells.insert(_split_title(cells), _markdown(header(notebook, scale, claims_file, parameters), "book-header"))
+    return nb
+
+
+def present_chapters(book_dir: Path, shown: dict[str, str], results: Path) -> None:
+    """Rewrite each chapter copy in ``chapters/`` with :func:`present`."""
+    files = {f["notebook"]: f for f in shown_files(results, shown)}
+    for notebook, scale in shown.items():
+        path = book_dir / "chapters" / f"{notebook}.ipynb"
+        nb = present(json.loads(path.read_text(encoding="utf-8")), notebook, scale, files.get(notebook),
+                     reading(book_dir, scale, notebook))
+        write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def pretraining_pages() -> dict[Path, str]:
+    """The generated parts of the pretrained-LMs page: probes, LMs and published perplexities."""
+    scale = get_scale("reduced")
+    return {Path("generated") / "pretraining_probes.md": lm_recipe.probes_markdown(scale),
+            Path("generated") / "pretraining_lms.md": lm_recipe.lms_markdown(scale),
+            Path("generated") / "pretraining_published.md": lm_recipe.published_markdown()}
 
 
 def gpu_runs(results: Path) -> str:
@@ -138,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     book_dir = Path(args[0]).resolve() if args else BOOK_DIR
     shown = copy_chapters(book_dir)
+    present_chapters(book_dir, shown, results_dir())
     for path in (write_toc(book_dir), *write_generated(book_dir, shown, results_dir())):
         print(path)
     return 0

@@ -57,7 +57,8 @@ study.image()
 # Each claim compares the two arms **paired** — same seeds, same examples — with a bootstrap
 # over seeds and examples. "holds": the 95% interval excludes 0 in the paper's direction;
 # "contradicted": it excludes 0 the other way; "inconclusive": it contains 0 (the smallest effect this
-# comparison could detect is given).
+# comparison could detect is given). Rows marked "sanity:" check our setup against the linear baseline;
+# they are not claims of the paper.
 
 # %%
 # NBVAL_CHECK_OUTPUT

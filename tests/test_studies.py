@@ -71,6 +71,6 @@ def test_the_verdict_table_has_one_row_per_claim_and_marks_sanity_checks() -> No
                             "holds", "", sanity=True)]
     table = studies.verdict_table(claims)
     assert len(table) == 2 and list(table["verdict"]) == ["holds", "holds"]
-    assert table["claim"][1].startswith("sanity check (not the paper's)") and table["paper"][1] == "n/a"
+    assert table["claim"][1] == "sanity: ULMFiT − linear baseline" and table["paper"][1] == "n/a"
     assert table["ours [95% CI]"][0] == "−1.50 [−2.50, −0.50]" and table["smallest detectable"][0] == "1.20"
     assert np.all(table["seeds"] == 3)

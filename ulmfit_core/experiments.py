@@ -104,7 +104,7 @@ def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True)
     if scale.pretrain is not None:
         recipe = scale.pretrain if dropout else scale.pretrain.replace(drop_mult=0.0)
         return wiki_pretrain_run(scale, recipe, direction)
-    model = lm_dropouts(scale.model, 1.0 if dropout else 0.0)
+    model = lm_dropouts(scale.model, scale.pretrain_drop_mult if dropout else 0.0)
     train = TrainConfig(epochs=scale.pretrain_epochs, lr=scale.pretrain_lr, discr_factor=1.0,
                         batch_size=scale.pretrain_batch, clip=0.3, seed=0)
     return Run("pretrain", scale.name, {

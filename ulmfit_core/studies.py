@@ -168,7 +168,7 @@ def _pp(value: float) -> str:
 def verdict_table(claims: Sequence[Claim]) -> pd.DataFrame:
     """The claims as a table (see :meth:`Study.verdict_table`)."""
     return pd.DataFrame([{
-        "claim": ("sanity check (not the paper's): " if c.sanity else "") + c.claim,
+        "claim": ("sanity: " if c.sanity else "") + c.claim,
         "dataset": LABEL[c.dataset], "split": c.split, "paper": _pp(c.paper_diff),
         "ours [95% CI]": f"{_pp(c.effect['mean_diff'])} [{_pp(c.effect['ci_low'])}, {_pp(c.effect['ci_high'])}]",
         "seeds": c.effect["n_seeds"], "verdict": c.verdict,
@@ -243,7 +243,7 @@ def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: 
                      "ours linear (TF-IDF)": f"{mean_error(linear[:1], 'test'):.2f}",
                      "train / test examples": f"{len(task_data(ds, scale.name).train)} / "
                                               f"{len(task_data(ds, scale.name).test)}"})
-        claims.append(compare("main_results", "ULMFiT − from scratch (paper: − best published baseline)", ds, scratch, ulm,
+        claims.append(compare("main_results", "ULMFiT − from scratch (paper: − best baseline)", ds, scratch, ulm,
                               paper_ulm - baselines[best], "test", expected_sign=-1))
         claims.append(compare("main_results", "ULMFiT − linear baseline", ds, linear, ulm, float("nan"), "test",
                               expected_sign=-1, sanity=True))
@@ -396,7 +396,7 @@ def lm_finetuning(scale_name: str, datasets: Sequence[str] | None = None, seeds:
 
     arms = {v: make(v) for v in ("no LM fine-tuning", "full", "full + discr", "full + discr + stlr")}
     return _ablation("lm_finetuning", scale_name, "table6", arms, "full + discr + stlr", datasets, seeds,
-                     device, lambda a, ref: f"LM fine-tuning '{ref}' − '{a}'")[0]
+                     device, lambda a, ref: f"LM '{ref}' − '{a}'")[0]
 
 
 @preflight_first
@@ -411,7 +411,7 @@ def classifier_finetuning(scale_name: str, datasets: Sequence[str] | None = None
 
     arms = {v: make(v) for v in CLASSIFIER_FINETUNING}
     study, by_arm = _ablation("classifier_finetuning", scale_name, "table7", arms, ULMFIT, datasets, seeds,
-                              device, lambda a, ref: f"classifier '{ref}' − '{a}'")
+                              device, lambda a, ref: f"'{ref}' − '{a}'")
     study.figure = figure4(scale_name, datasets, seeds, device, by_arm)
     return study
 

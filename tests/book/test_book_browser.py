@@ -2,10 +2,13 @@
 
 Serves ``book/_build/html`` on 127.0.0.1, opens every page, and checks what a reader would see:
 internal links resolve, images load, the equations are typeset by the local MathJax, the results
-chapters show a table and a figure, the claims page shows its table, no script fails, and no request
-leaves this machine. Screenshots of the chapters and the claims page go to
-``test-artifacts/screenshots/``. Build the book first (``scripts/build_book.sh``) and install the
-browser (``scripts/setup_browser.sh``); otherwise the browser tests skip.
+chapters show a table and a figure and lead with them (their code folded, no verdict scrolling
+sideways, a first line naming their scale and seeds), the claims page shows its table and its summary
+figure, no prose paragraph runs past 150 words, the intro's edition box counts what ``results/`` holds,
+no script fails, and no request leaves this machine. Screenshots of the chapters, the intro, the claims
+page and the runs page go to ``test-artifacts/screenshots/``. Build the book first
+(``scripts/build_book.sh``) and install the browser (``scripts/setup_browser.sh``); otherwise the
+browser tests skip.
 
 The table of contents generator (``book/prepare_book.py``) is tested here too, without a browser.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import re
 import threading
 import urllib.error
@@ -27,7 +31,7 @@ from urllib.parse import urldefrag, urljoin, urlparse
 import pytest
 import yaml
 
-from ulmfit_core.settings import REPO_ROOT
+from ulmfit_core.settings import REPO_ROOT, results_dir
 
 pytestmark = pytest.mark.book
 
@@ -47,6 +51,11 @@ MATH_MARKERS = ("$$", "\\(", "\\[")
 MATHJAX_TIMEOUT_MS = 15_000
 MATHJAX_SCRIPT_RE = re.compile(r'<script[^>]+src="[^"]*mathjax/tex-[a-z-]+\.js', re.IGNORECASE)
 REFRESH_RE = re.compile(r'<meta[^>]+http-equiv="refresh"[^>]+url=([^"]+)"', re.IGNORECASE)
+MAX_PARAGRAPH_WORDS = 150
+EXECUTED = REPO_ROOT / "notebooks" / "executed"
+LARGEST_SCALE_FIRST = ("paper", "gpu", "reduced", "smoke")
+EDITION_COUNTS_RE = re.compile(r"of the paper['’]s (\d+) claims? checked in these chapters, (\d+) holds?, "
+                               r"(\d+) (?:are|is) contradicted and (\d+) (?:are|is) inconclusive")
 
 IMAGES_JS = """async () => {
   const imgs = Array.from(document.images);
@@ -63,6 +72,45 @@ MATHJAX_READY_JS = """async (timeoutMs) => {
   } catch (err) {
     return 'startup failed: ' + err;
   }
+}"""
+LAYOUT_JS = """(maxWords) => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const top = (el) => el.getBoundingClientRect().top + window.scrollY;
+  const shown = (el) => el.getClientRects().length > 0 && el.checkVisibility();
+  const longParagraphs = Array.from(article.querySelectorAll('p'))
+    .filter((p) => !p.closest('table, .cell_output, pre, nav, footer'))
+    .map((p) => p.textContent.trim().replace(/\\s+/g, ' '))
+    .filter((text) => text.split(' ').length > maxWords)
+    .map((text) => `${text.split(' ').length} words: ${text.slice(0, 80)}…`);
+  const table = article.querySelector('table');
+  const inputs = Array.from(article.querySelectorAll('.cell_input, div[class*="highlight-"]'))
+    .filter((el) => !el.closest('.cell_output') && shown(el));
+  const section = document.querySelector('section#verdicts');
+  let verdictOverflow = null;
+  if (section) {
+    const right = section.getBoundingClientRect().right;
+    verdictOverflow = Array.from(section.querySelectorAll('*')).filter((el) => {
+      const overflowX = getComputedStyle(el).overflowX;
+      const scrolls = (overflowX === 'auto' || overflowX === 'scroll') && el.scrollWidth > el.clientWidth + 1;
+      return scrolls || (shown(el) && el.getBoundingClientRect().right > right + 1);
+    }).map((el) => `${el.tagName.toLowerCase()}.${el.className}: ${el.textContent.trim().slice(0, 60)}`);
+  }
+  const edition = Array.from(document.querySelectorAll('.admonition'))
+    .find((el) => el.textContent.includes('What this edition shows'));
+  const box = article.querySelector('div.chapter-scale');
+  const figure = document.querySelector('#fig-claims-summary img');
+  return {
+    longParagraphs,
+    firstTableTop: table ? top(table) : null,
+    firstInputTop: inputs.length ? Math.min(...inputs.map(top)) : null,
+    verdictOverflow,
+    pageOverflow: document.documentElement.scrollWidth > document.documentElement.clientWidth + 1,
+    editionText: edition ? edition.textContent.replace(/\\s+/g, ' ') : null,
+    scaleLine: box ? box.querySelector('p').textContent.replace(/\\s+/g, ' ') : null,
+    scaleBoxTop: box ? top(box) : null,
+    scaleLinks: box ? Array.from(box.querySelectorAll('a[href]')).map((a) => a.href) : [],
+    summaryFigureWidth: figure ? figure.naturalWidth : null,
+  };
 }"""
 COUNTS_JS = """() => ({
   math: document.querySelectorAll('.math').length,
@@ -93,6 +141,16 @@ class PageReport:
     links: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     screenshot: Path | None = None
+    long_paragraphs: list[str] = field(default_factory=list)
+    first_table_top: float | None = None
+    first_input_top: float | None = None
+    verdict_overflow: list[str] | None = None     # None: the page has no verdicts section
+    page_overflow: bool = False
+    edition_text: str | None = None
+    scale_line: str | None = None
+    scale_box_top: float | None = None
+    scale_links: list[str] = field(default_factory=list)
+    summary_figure_width: int | None = None
 
 
 @dataclass
@@ -131,8 +189,8 @@ def screenshot_name(page_path: str) -> str:
 
 
 def needs_screenshot(page_path: str) -> bool:
-    """Return True for the pages whose look is kept: the chapters and the claims page."""
-    return page_path.startswith("chapters/") or page_path == "claims.html"
+    """Return True for the pages whose look is kept: the chapters, the intro, the claims and runs pages."""
+    return page_path.startswith("chapters/") or page_path in {"intro.html", "claims.html", "runs.html"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,11 +280,22 @@ def visit_page(page: Any, base_url: str, rel: str) -> PageReport:
     report.mjx_errors, report.tables, report.images = counts["mjxErrors"], counts["tables"], counts["images"]
     report.links = counts["links"]
     report.broken_images = page.evaluate(IMAGES_JS)
+    read_layout(report, page.evaluate(LAYOUT_JS, MAX_PARAGRAPH_WORDS))
     if needs_screenshot(rel):
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         report.screenshot = SCREENSHOT_DIR / screenshot_name(rel)
         page.screenshot(path=str(report.screenshot), full_page=True)
     return report
+
+
+def read_layout(report: PageReport, layout: dict[str, Any]) -> None:
+    """Copy what ``LAYOUT_JS`` measured on the page into ``report``."""
+    report.long_paragraphs = layout["longParagraphs"]
+    report.first_table_top, report.first_input_top = layout["firstTableTop"], layout["firstInputTop"]
+    report.verdict_overflow, report.page_overflow = layout["verdictOverflow"], layout["pageOverflow"]
+    report.edition_text, report.summary_figure_width = layout["editionText"], layout["summaryFigureWidth"]
+    report.scale_line, report.scale_box_top = layout["scaleLine"], layout["scaleBoxTop"]
+    report.scale_links = layout["scaleLinks"]
 
 
 def broken_links(urls: list[str]) -> list[str]:
@@ -258,8 +327,8 @@ def broken_links(urls: list[str]) -> list[str]:
 
 def test_every_page_was_opened(visit: BookVisit) -> None:
     """The walk found the book's fixed pages (a vacuous walk would pass every other check)."""
-    for name in ("intro.html", "method.html", "data.html", "deviations.html", "claims.html",
-                 "reproduce.html", "reliability.html", "references.html"):
+    for name in ("intro.html", "method.html", "data.html", "pretrained_lms.html", "deviations.html",
+                 "claims.html", "runs.html", "reproduce.html", "reliability.html", "references.html"):
         assert name in visit.pages, f"{name} missing from {BUILD_DIR}"
 
 
@@ -315,6 +384,14 @@ def test_gpu_page_shows_its_run_tables(visit: BookVisit) -> None:
     assert visit.pages["gpu.html"].tables >= 4, "gpu.html lacks its run tables"
 
 
+def test_pretrained_lms_page_shows_its_tables_and_curve(visit: BookVisit) -> None:
+    """The pretrained-LMs page shows its generated tables (probes once recorded, LMs, published figures)
+    and the perplexity curve."""
+    page = visit.pages["pretrained_lms.html"]
+    assert page.tables >= 2, "pretrained_lms.html lacks its tables"
+    assert page.images >= 1, "pretrained_lms.html lacks its perplexity curve"
+
+
 def test_chapters_have_table_and_figure(visit: BookVisit) -> None:
     """Every results chapter shows at least one table and one figure; a screenshot of each is saved."""
     chapters = {rel: r for rel, r in visit.pages.items() if rel.startswith("chapters/")}
@@ -325,6 +402,93 @@ def test_chapters_have_table_and_figure(visit: BookVisit) -> None:
     assert lacking == {}
     for report in chapters.values():
         assert report.screenshot is not None and report.screenshot.stat().st_size > 10_000
+
+
+def shown_scales(executed: Path = EXECUTED) -> dict[str, str]:
+    """The scale each chapter is shown at: the largest one with an executed notebook."""
+    shown: dict[str, str] = {}
+    for scale in reversed(LARGEST_SCALE_FIRST):
+        for path in (executed / scale).glob("[0-9][0-9]_*.ipynb"):
+            shown[path.stem] = scale
+    return shown
+
+
+def claims_at_shown_scales(results: Path, shown: dict[str, str]) -> list[dict]:
+    """Every claim of the paper (sanity checks of our setup left out) in the claim records of the
+    chapters, each at the scale its chapter is shown at."""
+    claims = []
+    for path in results.glob("*/claims/*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if shown.get(record["notebook"]) == record["scale"]:
+            claims += [c for c in record["claims"] if not c.get("sanity")]
+    return claims
+
+
+def chapter_reports(visit: BookVisit) -> dict[str, PageReport]:
+    chapters = {rel: r for rel, r in visit.pages.items() if rel.startswith("chapters/")}
+    if not chapters:
+        pytest.skip("no chapter notebooks in the built book yet")
+    return chapters
+
+
+def test_claims_page_leads_with_its_summary_figure(visit: BookVisit) -> None:
+    """The ledger shows the figure of every claim (loaded), and its summary table comes first."""
+    claims = visit.pages["claims.html"]
+    assert claims.summary_figure_width, "claims.html lacks the summary figure (#fig-claims-summary)"
+    assert claims.summary_figure_width >= 600, "the summary figure is too small to read"
+    assert claims.first_table_top is not None
+
+
+def test_chapters_lead_with_results(visit: BookVisit) -> None:
+    """On every chapter the first table is above the first code a reader sees (code that only draws or
+    prints is folded), and a box under the title names the scale and seeds and links to the runs."""
+    shown = shown_scales()
+    wrong = {}
+    for rel, r in chapter_reports(visit).items():
+        scale = shown.get(Path(rel).stem)
+        if r.first_table_top is None:
+            wrong[rel] = "no table"
+        elif r.first_input_top is not None and r.first_input_top < r.first_table_top:
+            wrong[rel] = "code shown above the first table"
+        elif not r.scale_line or f"{scale} scale" not in r.scale_line or "seed" not in r.scale_line:
+            wrong[rel] = f"first line does not name the {scale} scale and its seeds: {r.scale_line!r}"
+        elif r.scale_box_top is None or r.scale_box_top > r.first_table_top:
+            wrong[rel] = "the scale box is not above the first table"
+        elif not any(urlparse(link).path.endswith("/runs.html") and urldefrag(link)[1] for link in r.scale_links):
+            wrong[rel] = f"the scale box does not link to the chapter's runs: {r.scale_links}"
+    assert wrong == {}
+
+
+def test_no_verdict_scrolls_sideways(visit: BookVisit) -> None:
+    """Every chapter has a verdicts section, nothing in it is wider than the text column or scrolls
+    sideways, and no chapter page scrolls sideways."""
+    wrong = {}
+    for rel, r in chapter_reports(visit).items():
+        if r.verdict_overflow is None:
+            wrong[rel] = "no verdicts section"
+        elif r.verdict_overflow or r.page_overflow:
+            wrong[rel] = r.verdict_overflow or "the page scrolls sideways"
+    assert wrong == {}
+
+
+def test_no_prose_paragraph_is_longer_than_150_words(visit: BookVisit) -> None:
+    """Every paragraph of running text, on every page, has at most 150 words."""
+    long = {rel: r.long_paragraphs for rel, r in visit.pages.items() if r.long_paragraphs}
+    assert long == {}
+
+
+def test_intro_box_counts_what_the_records_hold(visit: BookVisit) -> None:
+    """The intro's "What this edition shows" box gives the verdict counts that the claim records in
+    ``results/`` hold for the chapters at the scales they are shown at (counted here, not by the book's
+    code), sanity checks left out."""
+    text = visit.pages["intro.html"].edition_text
+    assert text, "intro.html lacks its 'What this edition shows' box"
+    found = EDITION_COUNTS_RE.search(text)
+    assert found, f"no verdict counts in the box: {text[:300]}"
+    claims = claims_at_shown_scales(results_dir(), shown_scales())
+    verdicts = [c["verdict"] for c in claims]
+    expected = (len(claims), verdicts.count("holds"), verdicts.count("contradicted"), verdicts.count("inconclusive"))
+    assert tuple(int(n) for n in found.groups()) == expected
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,8 +523,8 @@ def test_toc_lists_existing_chapters_in_order(tmp_path: Path) -> None:
     prepare = load_prepare_book()
     book = make_book(tmp_path, ["02_low_shot.ipynb", "01_main_results.ipynb", "_draft.ipynb", "notes.txt"])
     files = toc_files(prepare.write_toc(book))
-    assert files == ["method", "data", "deviations", "chapters/01_main_results", "chapters/02_low_shot",
-                     "claims", "reproduce", "gpu", "performance", "reliability", "references"]
+    assert files == ["method", "data", "pretrained_lms", "deviations", "chapters/01_main_results", "chapters/02_low_shot",
+                     "claims", "runs", "reproduce", "gpu", "performance", "reliability", "references"]
 
 
 def test_toc_without_chapters_drops_the_results_part(tmp_path: Path) -> None:
