@@ -15,7 +15,6 @@ The table of contents generator (``book/prepare_book.py``) is tested here too, w
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import re
 import threading
@@ -24,13 +23,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterator
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
 import yaml
 
+from book_module import load_prepare_book
 from ulmfit_core.settings import REPO_ROOT, results_dir
 
 pytestmark = pytest.mark.book
@@ -495,13 +494,6 @@ def test_intro_box_counts_what_the_records_hold(visit: BookVisit) -> None:
 # The table of contents generator (no browser, no build needed)
 
 
-def load_prepare_book() -> ModuleType:
-    """Import ``book/prepare_book.py`` (the book folder is not a package); return the module."""
-    spec = importlib.util.spec_from_file_location("prepare_book", BOOK_DIR / "prepare_book.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_book(tmp_path: Path, chapters: list[str]) -> Path:

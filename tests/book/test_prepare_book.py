@@ -8,14 +8,13 @@ cell that nbval checks keeps its output in the book.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from book_module import load_prepare_book
 from ulmfit_core.settings import REPO_ROOT
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -23,12 +22,6 @@ EXECUTED = REPO_ROOT / "notebooks" / "executed"
 MAX_WORDS = 150
 
 
-def load_prepare_book() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("prepare_book", BOOK_DIR / "prepare_book.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def code(source: str, tags: list[str] | None = None, outputs: list[dict] | None = None) -> dict:
