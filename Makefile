@@ -39,17 +39,17 @@ nbval: $(STAMP)
 ## preflight: list every input the notebooks read at a scale, check it is there, estimate the compute
 ##            (SCALE=..., NB=...); FETCH=1 first downloads the missing inputs that have a pinned source
 preflight: $(STAMP)
-	$(BIN)/python -m ulmfit_core.preflight --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB)) $(if $(FETCH),--fetch)
+	$(BIN)/python -m ulmfit_core.harness.preflight --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB)) $(if $(FETCH),--fetch)
 
 ## notebooks: execute the notebooks at a scale (SCALE=smoke|reduced|gpu|paper, NB=all or e.g. "03 07");
 ##            the preflight runs first and stops before any compute if an input is missing
 notebooks: $(STAMP)
-	$(if $(filter smoke,$(SCALE)),$(AVX2_ONLY)) $(BIN)/python -m ulmfit_core.notebooks --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB))
+	$(if $(filter smoke,$(SCALE)),$(AVX2_ONLY)) $(BIN)/python -m ulmfit_core.harness.notebooks --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB))
 
 ## pack: tokenise a scale's inputs into a folder of token ids (default the gpu scale, into gpu_pack/);
 ##       ULMFIT_PACK=gpu_pack make notebooks SCALE=gpu then runs without the data folder
 pack: $(STAMP)
-	$(BIN)/python -m ulmfit_core.pack --scale $(or $(SCALE),gpu) --out $(or $(OUT),gpu_pack)
+	$(BIN)/python -m ulmfit_core.harness.pack_build --scale $(or $(SCALE),gpu) --out $(or $(OUT),gpu_pack)
 
 ## gpu-prepare: before a call to a GPU machine: build the pack if missing or stale, set aside (in
 ##              .cache/travel-aside/) every file the scale does not read, and check that the tree and the pack
@@ -60,16 +60,16 @@ pack: $(STAMP)
 GPU_SCALE ?= gpu
 BUDGET ?= 570
 gpu-prepare: $(STAMP)
-	$(BIN)/python -m ulmfit_core.travel prepare --scale $(GPU_SCALE) --pack $(or $(PACK),gpu_pack)
+	$(BIN)/python -m ulmfit_core.harness.travel prepare --scale $(GPU_SCALE) --pack $(or $(PACK),gpu_pack)
 
 gpu-restore:
-	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) -m ulmfit_core.travel restore
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) -m ulmfit_core.harness.travel restore
 
 gpu-run:
-	$(or $(GPU_PYTHON),python3) -m ulmfit_core.gpu_driver --scale $(GPU_SCALE) --budget-s $(BUDGET) --out $(or $(OUT),$(error set OUT to the output folder))
+	$(or $(GPU_PYTHON),python3) -m ulmfit_core.harness.gpu_driver --scale $(GPU_SCALE) --budget-s $(BUDGET) --out $(or $(OUT),$(error set OUT to the output folder))
 
 gpu-import: $(STAMP)
-	$(BIN)/python -m ulmfit_core.gpu_import $(or $(FROM),$(error set FROM to the folder the results came back to))
+	$(BIN)/python -m ulmfit_core.harness.gpu_import $(or $(FROM),$(error set FROM to the folder the results came back to))
 
 ## book: build the book from the committed results and print where it is
 book: $(STAMP)
@@ -77,7 +77,7 @@ book: $(STAMP)
 
 ## smoke: the tiny end-to-end pipeline (pretrain, fine-tune, classify) on a CPU in a few minutes
 smoke: $(STAMP)
-	$(BIN)/python -m ulmfit_core.smoke
+	$(BIN)/python -m ulmfit_core.harness.smoke
 
 clean:
 	rm -rf book/_build .pytest_cache

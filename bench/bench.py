@@ -62,7 +62,8 @@ def _cpu_model() -> str:
 
 
 def _git_revision() -> str:
-    """The commit measured (``$ULMFIT_REVISION`` where set: see ``ulmfit_core.experiments.git_revision``)."""
+    """The commit measured (``$ULMFIT_REVISION`` where set: see
+    ``ulmfit_core.harness.experiments.git_revision``)."""
     from ulmfit_core.settings import REVISION_ENV
     if os.environ.get(REVISION_ENV):
         return os.environ[REVISION_ENV]

@@ -27,14 +27,14 @@ from typing import Any
 
 import yaml
 
-from ulmfit_core import lm_recipe
-from ulmfit_core.benchreport import performance_tables
 from ulmfit_core.fileio import write_bytes, write_text
-from ulmfit_core.ledger import (SCALE_ORDER, TITLE, chapter_seeds, claim_files, claims_figure, claims_table,
-                                edition_box, recorded_runs, runs_label, runs_page, seeds_phrase, shown_files,
-                                summary_table, time_table)
-from ulmfit_core.scales import get_scale
 from ulmfit_core.settings import REPO_ROOT, results_dir
+from ulmfit_core.harness import lm_recipe
+from ulmfit_core.harness.benchreport import performance_tables
+from ulmfit_core.harness.ledger import (SCALE_ORDER, TITLE, chapter_seeds, claim_files, claims_figure,
+                                        claims_table, edition_box, recorded_runs, runs_label, runs_page,
+                                        seeds_phrase, shown_files, summary_table, time_table)
+from ulmfit_core.harness.scales import get_scale
 
 BOOK_DIR = Path(__file__).resolve().parent
 TEMPLATE_NAME = "_toc.template.yml"

@@ -27,7 +27,8 @@ results_dir = None     # None: $ULMFIT_RESULTS or results/
 cache_dir = None       # None: $ULMFIT_CACHE or .cache/
 
 # %%
-from ulmfit_core import settings, studies
+from ulmfit_core import settings
+from ulmfit_core.harness import studies
 
 settings.configure(data=data_dir, results=results_dir, cache=cache_dir)
 study = studies.bidirectional(scale, datasets, seeds, device)

@@ -12,8 +12,6 @@ import torch
 import yaml
 from torch import nn
 
-from ulmfit_core import datasets as D
-from ulmfit_core import experiments as E
 from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel, lm_dropouts
 from ulmfit_core.batching import TextDataset
 from ulmfit_core.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_weights
@@ -24,6 +22,8 @@ from ulmfit_core.tasks import LMTask
 from ulmfit_core.train import TrainConfig, TrainingDiverged, fit, make_optimizer
 from ulmfit_core.usercsv import read_labelled_csv
 from ulmfit_core.vocab import Vocab
+from ulmfit_core.harness import datasets as D
+from ulmfit_core.harness import experiments as E
 
 VOCAB = 50
 CFG = AWDLSTMConfig(emb_size=8, hidden_size=16, n_layers=2)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ulmfit_core import experiments as E
 from ulmfit_core.baseline import LinearConfig, chosen_c, fit_linear
 from ulmfit_core.config import ConfigError
-from ulmfit_core.datasets import Record
-from ulmfit_core.scales import get_scale
+from ulmfit_core.splits import Record
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness.scales import get_scale
 
 TOPICS = {0: "goal match team score player league", 1: "market stock price bank trade profit",
           2: "planet star orbit telescope galaxy comet"}

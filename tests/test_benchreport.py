@@ -1,10 +1,10 @@
-"""The book's performance tables (:mod:`ulmfit_core.benchreport`) from bench/bench.py's JSON records."""
+"""The book's performance tables (:mod:`ulmfit_core.harness.benchreport`) from bench/bench.py's JSON records."""
 from __future__ import annotations
 
 import pytest
 
-from ulmfit_core.benchreport import newest_records, performance_tables
 from ulmfit_core.fileio import write_json
+from ulmfit_core.harness.benchreport import newest_records, performance_tables
 
 
 def cpu_record(date: str, ours: float) -> dict:

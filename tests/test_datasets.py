@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ulmfit_core import datasets as D
-from ulmfit_core import download
-from ulmfit_core.datasets import Record
+from ulmfit_core import corpus as C, splits as S
+from ulmfit_core.splits import Record
+from ulmfit_core.harness import datasets as D
+from ulmfit_core.harness import download
 
 ALL_SPLITS = [(name, split) for name, info in D.DATASETS.items() for split in info.split_sizes]
 COMPLETE_ZHANG = ("ag_news_120k", "dbpedia_560k", "yelp_bi_560k", "yelp_full_650k")   # downloaded, not shared
@@ -46,7 +47,7 @@ def test_every_split_has_the_registry_count_and_label_set(shared_data, name, spl
     info = D.dataset_info(name)
     assert len(records) == info.split_sizes[split]
     if split == "unsup":
-        assert set(_labels(records)) == {D.UNLABELLED}
+        assert set(_labels(records)) == {S.UNLABELLED}
     else:
         assert set(_labels(records)) == set(range(len(info.label_names)))
     assert all(isinstance(r.text, str) and r.text.strip() for r in records)
@@ -113,7 +114,7 @@ def test_zhang_format_fixture_files(shared_data):
 
 
 def test_wikipedia_shard_zero_yields_titled_articles(shared_data):
-    articles = list(D.wikipedia_articles([0], shared_data))
+    articles = list(C.wikipedia_articles([0], shared_data))
     assert len(articles) == 2297
     assert all(a.startswith(" = ") and a.split("\n")[0].endswith(" = ") for a in articles)
     assert articles[0].startswith(" = Battle of Maldon = \n\nThe Battle of Maldon took place")
@@ -147,41 +148,41 @@ def _toy(counts: dict[int, int]) -> list[Record]:
 
 def test_validation_split_is_stratified_deterministic_and_exhaustive():
     records = _toy({0: 600, 1: 300, 2: 100})
-    train, valid = D.validation_split(records, frac=0.1, seed=0)
+    train, valid = S.validation_split(records, frac=0.1, seed=0)
     assert _labels(valid) == {0: 60, 1: 30, 2: 10}
     assert _labels(train) == {0: 540, 1: 270, 2: 90}
     assert sorted(train + valid, key=records.index) == records
     assert train == [r for r in records if r in set(train)]  # input order kept
-    assert D.validation_split(records, 0.1, 0) == (train, valid)
-    assert D.validation_split(records, 0.1, 1)[1] != valid
+    assert S.validation_split(records, 0.1, 0) == (train, valid)
+    assert S.validation_split(records, 0.1, 1)[1] != valid
 
 
 def test_validation_split_total_is_exact_with_uneven_classes():
     records = _toy({0: 7, 1: 5, 2: 3})
-    train, valid = D.validation_split(records, frac=0.2, seed=3)
+    train, valid = S.validation_split(records, frac=0.2, seed=3)
     assert len(valid) == 3 and len(train) == 12
     with pytest.raises(ValueError, match="fraction"):
-        D.validation_split(records, frac=1.0)
+        S.validation_split(records, frac=1.0)
 
 
 def test_low_shot_subset_is_exact_proportional_and_covers_every_class():
     records = _toy({0: 900, 1: 90, 2: 10})
-    subset = D.low_shot_subset(records, 100, seed=0)
+    subset = S.low_shot_subset(records, 100, seed=0)
     assert len(subset) == 100
     assert _labels(subset) == {0: 90, 1: 9, 2: 1}
-    tiny = D.low_shot_subset(records, 3, seed=0)
+    tiny = S.low_shot_subset(records, 3, seed=0)
     assert _labels(tiny) == {0: 1, 1: 1, 2: 1}
-    assert D.low_shot_subset(records, 100, seed=0) == subset
-    assert D.low_shot_subset(records, 100, seed=1) != subset
+    assert S.low_shot_subset(records, 100, seed=0) == subset
+    assert S.low_shot_subset(records, 100, seed=1) != subset
     assert len(set(subset)) == 100
 
 
 def test_low_shot_subset_rejects_impossible_sizes():
     records = _toy({0: 5, 1: 5, 2: 5})
     with pytest.raises(ValueError, match="at least 1"):
-        D.low_shot_subset(records, 2)
+        S.low_shot_subset(records, 2)
     with pytest.raises(ValueError, match="1..15"):
-        D.low_shot_subset(records, 16)
+        S.low_shot_subset(records, 16)
 
 
 def test_registry_lookups():
@@ -265,15 +266,15 @@ def test_complete_yelp_full_maps_stars_to_labels(tmp_path, shared_data, monkeypa
 def test_wikitext103_training_text_is_read_by_article_and_its_line_count_checked(tmp_path, shared_data,
                                                                                 monkeypatch):
     lines = (shared_data / "wikitext" / "raw" / "wiki.valid.raw").read_text(encoding="utf-8").splitlines(True)
-    path = tmp_path / D.WIKITEXT103_TRAIN
-    with pytest.raises(FileNotFoundError, match="fetch_wikitext103"):
-        D.wikitext103_articles(tmp_path)
+    path = tmp_path / C.WIKITEXT103_TRAIN
+    with pytest.raises(FileNotFoundError, match="FETCH=1 downloads it"):
+        C.wikitext103_articles(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text("".join(lines[:200]), encoding="utf-8")
     with pytest.raises(ValueError, match=r"wiki\.train\.raw: expected 1,801,350 lines, found 200"):
-        list(D.wikitext103_articles(tmp_path))
-    monkeypatch.setattr(D, "WIKITEXT103_TRAIN_LINES", 200)
-    articles = list(D.wikitext103_articles(tmp_path))
+        list(C.wikitext103_articles(tmp_path))
+    monkeypatch.setattr(C, "WIKITEXT103_TRAIN_LINES", 200)
+    articles = list(C.wikitext103_articles(tmp_path))
     assert articles[0].startswith(" = Homarus gammarus = ")
     assert all(a.startswith(" = ") for a in articles) and len(articles) >= 1
 
@@ -301,7 +302,7 @@ def test_missing_data_folder_names_the_setting_and_path(tmp_path, monkeypatch):
     assert "ULMFIT_DATA" in str(err.value) and str(missing) in str(err.value)
     monkeypatch.setenv("ULMFIT_DATA", str(missing))
     with pytest.raises(FileNotFoundError, match="ULMFIT_DATA"):
-        list(D.wikipedia_articles([0]))
+        list(C.wikipedia_articles([0]))
 
 
 def test_missing_file_in_present_folder_is_named(tmp_path):
@@ -310,7 +311,7 @@ def test_missing_file_in_present_folder_is_named(tmp_path):
     assert str(tmp_path / "trec6" / "TREC_10.label") in str(err.value)
     assert "download=True" in str(err.value)
     with pytest.raises(FileNotFoundError, match="wiki_03"):
-        D.wikipedia_articles([3], tmp_path)
+        C.wikipedia_articles([3], tmp_path)
 
 
 def test_not_gzip_bytes_raise_naming_the_file(tmp_path):
@@ -445,9 +446,9 @@ def test_dbpedia_and_yelp_label_errors(tmp_path):
 def test_wikipedia_text_before_first_title_is_rejected(tmp_path):
     _gz(tmp_path / "wikipedia" / "wiki_00.txt.gz", "stray paragraph\n = T = \n\nBody\n")
     with pytest.raises(ValueError, match=r"wiki_00\.txt\.gz: line 1: expected an article title"):
-        list(D.wikipedia_articles([0], tmp_path))
+        list(C.wikipedia_articles([0], tmp_path))
     _gz(tmp_path / "wikipedia" / "wiki_01.txt.gz", " = A = \n\nP1\nP2\n\n = B = \n\nQ\n")
-    assert list(D.wikipedia_articles([1], tmp_path)) == [" = A = \n\nP1\nP2", " = B = \n\nQ"]
+    assert list(C.wikipedia_articles([1], tmp_path)) == [" = A = \n\nP1\nP2", " = B = \n\nQ"]
 
 
 # --------------------------------------------------------------------------- downloads (local server)
@@ -566,10 +567,10 @@ def test_wikitext103_download_places_the_training_text_and_missing_eval_files(tm
     (root / "wikitext" / "raw" / "wiki.test.raw").write_text("kept")
     written = D.fetch_wikitext103(root)
     assert sorted(p.relative_to(root).as_posix() for p in written) == [
-        "wikitext/raw/wiki.valid.raw", D.WIKITEXT103_TRAIN]
+        "wikitext/raw/wiki.valid.raw", C.WIKITEXT103_TRAIN]
     assert (root / "wikitext" / "raw" / "wiki.test.raw").read_text() == "kept"
-    monkeypatch.setattr(D, "WIKITEXT103_TRAIN_LINES", 4)
-    assert list(D.wikitext103_articles(root)) == [" = A = \n \n Alpha text . "]
+    monkeypatch.setattr(C, "WIKITEXT103_TRAIN_LINES", 4)
+    assert list(C.wikitext103_articles(root)) == [" = A = \n \n Alpha text . "]
 
 
 def test_surrogate_datasets_cannot_be_downloaded(tmp_path):

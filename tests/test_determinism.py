@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from ulmfit_core import experiments as E
 from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel, lm_dropouts
 from ulmfit_core.batching import TextDataset
 from ulmfit_core.classifier import TextClassifier
-from ulmfit_core.scales import get_scale
 from ulmfit_core.tasks import ClassificationTask, LMTask
 from ulmfit_core.train import TrainConfig, fit
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness.scales import get_scale
 
 VOCAB = 50
 CFG = AWDLSTMConfig(emb_size=8, hidden_size=16, n_layers=2)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ulmfit_core import datasets, download
+from ulmfit_core.harness import datasets, download
 
 
 def _sha(data: bytes) -> str:

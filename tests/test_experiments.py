@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ulmfit_core import experiments
-from ulmfit_core.experiments import classifier_run, ensure, finetune_run, pretrain_run, ulmfit_runs
 from ulmfit_core.fileio import read_json
-from ulmfit_core.paper import PAPER_KEY
-from ulmfit_core.scales import SCALES, TaskScale, get_scale
 from ulmfit_core.settings import data_dir
+from ulmfit_core.harness import experiments
+from ulmfit_core.harness.experiments import classifier_run, ensure, finetune_run, pretrain_run, ulmfit_runs
+from ulmfit_core.harness.paper import PAPER_KEY
+from ulmfit_core.harness.scales import SCALES, TaskScale, get_scale
 
 SMOKE = get_scale("smoke")
 

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from ulmfit_core import experiments as E
-from ulmfit_core import ledger
 from ulmfit_core.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, load_weights
 from ulmfit_core.fileio import read_json, write_json
-from ulmfit_core.scales import get_scale
 from ulmfit_core.train import make_optimizer
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness import ledger
+from ulmfit_core.harness.scales import get_scale
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fault_runner
@@ -175,8 +175,9 @@ def test_a_stale_latest_temporary_is_cleaned_by_the_next_checkpoint(killed_and_r
 RUNNER_SCRIPT = textwrap.dedent("""
     import os, signal, torch
     torch.set_num_threads(1)
-    from ulmfit_core import experiments as E, tasks
-    from ulmfit_core.scales import get_scale
+    from ulmfit_core import tasks
+    from ulmfit_core.harness import experiments as E
+    from ulmfit_core.harness.scales import get_scale
     scale = get_scale("smoke")
     a, b = (E.classifier_run(scale, "trec6", seed, None, variant="from scratch") for seed in (0, 1))
     E.ensure(a, device="cpu")

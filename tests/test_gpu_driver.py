@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 import torch
 
-from ulmfit_core import determinism, gpu_driver, gpu_plan, pack, travel
-from ulmfit_core.bundle import MAX_VOLUMES, VOLUME_BYTES, BundleError, read_bundle, write_bundle
-from ulmfit_core.experiments import Run, classifier_run, ensure, predictions, ulmfit_runs
 from ulmfit_core.fileio import read_json, write_json
-from ulmfit_core.gpu_driver import FINGERPRINT, Clock, Driver, Log, check_parent
-from ulmfit_core.gpu_import import comparable, import_bundle, record_id
-from ulmfit_core.gpu_plan import Target, closure
-from ulmfit_core.run_costs import estimate
-from ulmfit_core.scales import get_scale
+from ulmfit_core.harness import determinism, gpu_driver, gpu_plan, pack, travel
+from ulmfit_core.harness.bundle import MAX_VOLUMES, VOLUME_BYTES, BundleError, read_bundle, write_bundle
+from ulmfit_core.harness.experiments import Run, classifier_run, ensure, predictions, ulmfit_runs
+from ulmfit_core.harness.gpu_driver import FINGERPRINT, Clock, Driver, Log, check_parent
+from ulmfit_core.harness.gpu_import import comparable, import_bundle, record_id
+from ulmfit_core.harness.gpu_plan import Target, closure
+from ulmfit_core.harness.run_costs import estimate
+from ulmfit_core.harness.scales import get_scale
 
 SMOKE = get_scale("smoke")
 
@@ -106,7 +106,7 @@ def _fake_preds(run: Run) -> dict:
 
 def test_the_plan_holds_exactly_the_runs_the_chapters_use(monkeypatch, tmp_path) -> None:
     """Every study of the book, run with a stand-in for `ensure`, asks for exactly the plan's runs."""
-    from ulmfit_core import studies  # noqa: PLC0415 — plotting libraries, which a GPU machine may lack
+    from ulmfit_core.harness import studies  # noqa: PLC0415 — plotting libraries, which a GPU machine may lack
     monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
     asked: dict[str, Run] = {}
 
@@ -554,6 +554,6 @@ def test_the_travel_commands_say_what_they_did(tree, monkeypatch, capsys) -> Non
     _fake_pack("gpu", tree / "gpu_pack")
     assert travel.main(["--root", str(tree), "prepare", "--scale", "gpu"]) == 0
     out = capsys.readouterr().out
-    assert "3 files set aside" in out and "python -m ulmfit_core.gpu_driver --scale gpu" in out
+    assert "3 files set aside" in out and "python -m ulmfit_core.harness.gpu_driver --scale gpu" in out
     assert travel.main(["--root", str(tree), "restore"]) == 0
     assert "3 files restored" in capsys.readouterr().out

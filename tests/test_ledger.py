@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ulmfit_core import ledger
 from ulmfit_core.fileio import write_json
+from ulmfit_core.harness import ledger
 
 
 def _claim(verdict: str, diff: float) -> dict:

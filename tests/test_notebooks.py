@@ -6,7 +6,7 @@ import shutil
 import papermill
 import pytest
 
-from ulmfit_core import notebooks
+from ulmfit_core.harness import notebooks
 
 
 def test_execute_passes_the_parameters_and_drops_timestamps(tmp_path, monkeypatch) -> None:

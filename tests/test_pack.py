@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ulmfit_core import experiments, pack
-from ulmfit_core.experiments import classifier_run, ensure, task_data, wiki_texts, wikitext_paragraphs
 from ulmfit_core.fileio import read_json, write_json
-from ulmfit_core.pipeline import tokenized
-from ulmfit_core.scales import get_scale
+from ulmfit_core.pipeline import Pretokenized, tokenized
 from ulmfit_core.settings import data_dir
 from ulmfit_core.tokenize import TokenizedCorpus, tokenize_cached
+from ulmfit_core.harness import pack
+from ulmfit_core.harness.experiments import (classifier_run, ensure, record_texts, task_data, wiki_texts,
+                                             wikitext_paragraphs)
+from ulmfit_core.harness.pack_build import build_pack
+from ulmfit_core.harness.scales import get_scale
 
 SMOKE = get_scale("smoke")
 DATA = data_dir()
@@ -26,7 +28,7 @@ def smoke_pack(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> P
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ULMFIT_CACHE", str(folder.parent / "cache"))
         mp.delenv(pack.PACK_ENV, raising=False)
-        pack.build_pack("smoke", folder / "p", ["trec6"], progress=False)
+        build_pack("smoke", folder / "p", ["trec6"], progress=False)
     return folder / "p"
 
 
@@ -53,8 +55,8 @@ def test_packed_task_data_matches_the_data_folder(smoke_pack, monkeypatch, tmp_p
     for part in ("train", "valid", "test"):
         a, b = getattr(online, part), getattr(packed, part)
         assert [r.label for r in a] == [r.label for r in b]
-        assert all(pack.is_packed([r.text]) for r in b)
-        same(tokenize_cached([r.text for r in a], "t", progress=False), tokenized([r.text for r in b], "t"))
+        assert all(isinstance(r.text, pack.PackedDoc) for r in b)
+        same(tokenize_cached([r.text for r in a], "t", progress=False), tokenized(record_texts(b), "t"))
 
 
 def test_references_rebuild_any_selection_exactly(smoke_pack, monkeypatch, tmp_path) -> None:
@@ -63,7 +65,7 @@ def test_references_rebuild_any_selection_exactly(smoke_pack, monkeypatch, tmp_p
 
     def pick():
         data = task_data("trec6", "smoke")
-        return [data.train[i].text for i in (7, 3, 99, 3)] + [r.text for r in data.valid[:20]]
+        return pack.texts_of([data.train[i].text for i in (7, 3, 99, 3)] + [r.text for r in data.valid[:20]])
 
     online, packed = online_and_packed(monkeypatch, smoke_pack, pick)
     same(tokenize_cached(online, "x", progress=False), tokenized(packed, "x"))
@@ -107,8 +109,8 @@ def test_a_changed_file_or_selection_is_refused(smoke_pack, monkeypatch, tmp_pat
         task_data("imdb", "smoke")
     with pytest.raises(ValueError, match="Wikipedia packed as"):
         wiki_texts((0, 1), 0)
-    with pytest.raises(ValueError, match="mixes packed references and raw texts"):
-        pack.is_packed(pack.refs("trec6-train", 1) + ["a question?"])
+    with pytest.raises(ValueError, match="mixes packed documents and raw texts"):
+        pack.texts_of(list(pack.refs("trec6-train", 1)) + ["a question?"])
     manifest = read_json(copy / "manifest.json")
     manifest["datasets"]["trec6"]["selection"]["n_train"] = 10
     write_json(tmp_path / "other" / "manifest.json", manifest)
@@ -145,7 +147,21 @@ def test_a_pack_is_read_where_spacy_is_not_installed_and_checked_where_it_is(smo
     pack.manifest.cache_clear()
 
 
+def test_packed_documents_are_a_corpus_type_not_strings(smoke_pack, monkeypatch, tmp_path) -> None:
+    """The pipeline reads a pack's documents through their own type: it never tokenises them, and a plain
+    string is never taken for a packed document."""
+    monkeypatch.setenv(pack.PACK_ENV, str(smoke_pack))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path))
+    docs = task_data("trec6", "smoke").extra_text + record_texts(task_data("trec6", "smoke").train[:5])
+    assert isinstance(docs, pack.PackedTexts) and isinstance(docs, Pretokenized) and len(docs) == 5
+    assert isinstance(docs[1:3], pack.PackedTexts) and docs[0] == pack.PackedDoc("trec6-train", 0)
+    assert len(tokenized(docs, "t")) == 5
+    assert not (tmp_path / "tokens").exists()                       # nothing went through the tokeniser
+    text = "\x00pack:trec6-train:0"                                   # what a reference used to look like
+    assert pack.texts_of([text]) == [text] and not isinstance(pack.texts_of([text]), Pretokenized)
+
+
 def test_building_a_pack_needs_the_data_folder(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(pack.PACK_ENV, str(tmp_path))
     with pytest.raises(RuntimeError, match="unset"):
-        pack.build_pack("smoke", tmp_path / "p", ["trec6"])
+        build_pack("smoke", tmp_path / "p", ["trec6"])

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ulmfit_core import paper
-from ulmfit_core.paper import paper_diff, paper_numbers, paper_value
 from ulmfit_core.settings import data_dir
+from ulmfit_core.harness import paper
+from ulmfit_core.harness.paper import paper_diff, paper_numbers, paper_value
 
 COLUMN_KEYS = {"IMDb": "imdb", "TREC-6": "trec6", "AG": "ag", "DBpedia": "dbpedia",
                "Yelp-bi": "yelp_bi", "Yelp-full": "yelp_full"}

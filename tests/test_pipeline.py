@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ulmfit_core import smoke
 from ulmfit_core.settings import data_dir
+from ulmfit_core.harness import smoke
 
 pytestmark = pytest.mark.skipif(not (data_dir() / "trec6").exists(), reason="shared data folder not found")
 

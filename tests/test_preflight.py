@@ -11,17 +11,18 @@ from pathlib import Path
 import papermill
 import pytest
 
-from ulmfit_core import datasets as D
-from ulmfit_core import download, notebooks, preflight, studies, tokenize
-from ulmfit_core import experiments as E
+from ulmfit_core import tokenize
 from ulmfit_core.awd_lstm import AWDLSTMConfig
-from ulmfit_core.scales import get_scale
+from ulmfit_core.corpus import WIKITEXT103_TRAIN
 from ulmfit_core.settings import REPO_ROOT
+from ulmfit_core.harness import download, notebooks, preflight, studies
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness.scales import get_scale
 
 # what the paper scale's main results read and a data folder holding only the shared files lacks
 PAPER_ONLY = ["ag_news/train.csv.gz", "dbpedia/train.csv.gz", "dbpedia/test.csv.gz",
               "yelp/review_polarity/train.csv.gz", "yelp/review_polarity/test.csv.gz",
-              "yelp/review_full/train.csv.gz", "yelp/review_full/test.csv.gz", D.WIKITEXT103_TRAIN]
+              "yelp/review_full/train.csv.gz", "yelp/review_full/test.csv.gz", WIKITEXT103_TRAIN]
 SHARED = ["imdb/train.csv.gz", "imdb/test.csv.gz", "imdb/unsup.csv.gz", "trec6/train_5500.label",
           "trec6/TREC_10.label", "ag_news/test.csv.gz", "ag_news/classes.txt", "dbpedia/classes.txt",
           "wikitext/raw/wiki.test.raw"]
@@ -67,7 +68,7 @@ def test_paper_preflight_lists_every_missing_input_in_one_message_before_any_com
         assert str(root / rel) in message
     for name in ("ag_news_120k", "dbpedia_560k", "yelp_bi_560k", "yelp_full_650k", "WikiText-103 training text"):
         assert f"{name}" in message
-    assert message.count("fetch: python -m ulmfit_core.preflight --scale paper --fetch") == 5
+    assert message.count("fetch: python -m ulmfit_core.harness.preflight --scale paper --fetch") == 5
     assert "imdb" not in message and "trec6" not in message            # present inputs are not problems
     assert "estimate on one NVIDIA H100" in message
     with pytest.raises(preflight.PreflightError, match=r"5 problem\(s\)"):
@@ -156,7 +157,7 @@ def test_fetch_downloads_the_missing_inputs_then_passes(fresh, monkeypatch, serv
     out = capsys.readouterr().out
     assert "fetching dataset yelp_bi_560k" in out and "MISSING" not in out.split("inputs")[1]
     assert (root / "yelp" / "review_polarity" / "train.csv.gz").is_file()
-    assert (root / D.WIKITEXT103_TRAIN).is_file()
+    assert (root / WIKITEXT103_TRAIN).is_file()
 
 
 def test_a_pack_without_its_manifest_is_the_one_missing_input(fresh, monkeypatch):

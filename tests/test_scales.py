@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from ulmfit_core import datasets as D
-from ulmfit_core import experiments as E
+from ulmfit_core import corpus
 from ulmfit_core.config import ConfigError
-from ulmfit_core.paper import LABEL, PAPER_KEY, paper_numbers
-from ulmfit_core.scales import SCALES, Scale, get_scale
+from ulmfit_core.corpus import WIKITEXT103_TRAIN
+from ulmfit_core.harness import datasets as D
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness.paper import LABEL, PAPER_KEY, paper_numbers
+from ulmfit_core.harness.scales import SCALES, Scale, get_scale
 
 PAPER = get_scale("paper")
 
@@ -42,11 +44,11 @@ def test_paper_scale_pretrains_on_wikitext103(tmp_path, monkeypatch) -> None:
     run = E.pretrain_run(PAPER)
     assert run.config["corpus"] == {"name": "wikitext103"}
     assert E.pretrain_run(get_scale("smoke")).config["corpus"] == {"shards": [0], "words": 40_000}
-    path = tmp_path / D.WIKITEXT103_TRAIN
+    path = tmp_path / WIKITEXT103_TRAIN
     path.parent.mkdir(parents=True)
     path.write_text(" \n = A = \n \n Alpha . \n = B = \n Beta . \n", encoding="utf-8")
     monkeypatch.setenv("ULMFIT_DATA", str(tmp_path))
-    monkeypatch.setattr(D, "WIKITEXT103_TRAIN_LINES", 6)
+    monkeypatch.setattr(corpus, "WIKITEXT103_TRAIN_LINES", 6)
     assert E.corpus_texts(run.config["corpus"]) == [" = A = \n \n Alpha . ", " = B = \n Beta . "]
 
 

@@ -1,8 +1,8 @@
 """Which seeds each study runs: the scale's, with more for the main results where the scale says so."""
 import dataclasses
 
-from ulmfit_core.scales import get_scale
-from ulmfit_core.studies import _seeds
+from ulmfit_core.harness.scales import get_scale
+from ulmfit_core.harness.studies import _seeds
 
 SMOKE = get_scale("smoke")
 
@@ -29,9 +29,9 @@ def test_reduced_imdb_runs_three_seeds_for_its_main_result_only() -> None:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ulmfit_core import studies  # noqa: E402
 from ulmfit_core.fileio import read_json  # noqa: E402
-from ulmfit_core.verdicts import Effect  # noqa: E402
+from ulmfit_core.harness import studies  # noqa: E402
+from ulmfit_core.harness.verdicts import Effect  # noqa: E402
 
 
 def test_levelled_off_is_the_shortest_schedule_no_longer_one_beats_by_a_standard_error() -> None:

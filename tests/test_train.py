@@ -319,3 +319,17 @@ def test_without_early_stopping_the_last_epoch_is_kept():
     fit(model, model.layer_groups(), watched, cfg, None, CPU, progress=False)
     final = model.state_dict()
     assert all(torch.equal(final[k], watched.after_epoch[-1][k]) for k in final)
+
+
+def test_each_epoch_gets_one_summary_line() -> None:
+    from ulmfit_core.train import epoch_summary
+
+    lm = {"epoch": 2, "train_loss": 4.1234, "valid_loss": 3.9, "valid_perplexity": 49.4, "seconds": 12.4,
+          "trainable_groups": [0, 1, 2, 3]}
+    clf = {"epoch": 1, "train_loss": 0.7, "valid_loss": 0.5, "valid_error": 12.5, "seconds": 3.0,
+           "trainable_groups": [4]}
+    assert epoch_summary(lm, 4, 4) == ("epoch 2/4 (all groups)  train loss 4.123  valid loss 3.900  "
+                                       "valid perplexity 49.4  12 s")
+    assert epoch_summary(clf, 6, 5) == ("epoch 1/6 (group 5 of 5)  train loss 0.700  valid loss 0.500  "
+                                        "valid error 12.50%  3 s")
+    assert epoch_summary({**clf, "trainable_groups": [2, 3, 4]}, 6, 5).startswith("epoch 1/6 (groups 3-5 of 5)")

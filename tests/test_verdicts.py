@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict
+from ulmfit_core.harness.verdicts import Effect, describe, mean_std, paired_effect, verdict
 
 N_SEEDS, N_EXAMPLES = 3, 500
 

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from ulmfit_core import experiments as E
-from ulmfit_core import lm_recipe, wikicorpus
 from ulmfit_core.fileio import write_json
-from ulmfit_core.scales import PretrainRecipe, get_scale
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness import lm_recipe, wikicorpus
+from ulmfit_core.harness.scales import PretrainRecipe, get_scale
 
 WORDS = [f"w{i}" for i in range(40)]
 

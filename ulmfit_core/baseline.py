@@ -9,13 +9,13 @@ the neural arms are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from ulmfit_core.config import Config, ConfigError
+from ulmfit_core.pipeline import Texts, tokenized
 
 if TYPE_CHECKING:   # scikit-learn is imported where a baseline is fitted, so a GPU machine without it
     from sklearn.pipeline import FeatureUnion, Pipeline   # can still run everything else
@@ -53,11 +53,22 @@ def features(cfg: LinearConfig) -> "FeatureUnion":
     ])
 
 
+def token_texts(texts: Texts, name: str, max_tokens: int = 0, progress: bool = False) -> list[str]:
+    """``texts`` as our tokens (the neural arms' tokenisation, cached under ``name``), cut to the first
+    ``max_tokens`` tokens (0: no cut) and joined by spaces: the linear model reads exactly the tokens the
+    classifier reads."""
+    corpus = tokenized(texts, name, progress)
+    cut = max_tokens or None
+    return [" ".join(corpus.tokens(i)[:cut]) for i in range(len(corpus))]
+
+
 def fit_linear(train_texts: Sequence[str], train_labels: Sequence[int], valid_texts: Sequence[str],
-               valid_labels: Sequence[int], cfg: LinearConfig = LinearConfig()) -> tuple["Pipeline", list[dict]]:
+               valid_labels: Sequence[int], cfg: LinearConfig = LinearConfig(), progress: bool = False
+               ) -> tuple["Pipeline", list[dict]]:
     """Fit the features on the training texts, a logistic regression per ``C`` of the grid, and keep the
     one with the lowest validation error (the smaller ``C``, i.e. more regularisation, on a tie).
-    Return the chosen pipeline and the table of the choice (``C``, validation error in %)."""
+    Return the chosen pipeline and the table of the choice (``C``, validation error in %); ``progress``
+    shows a bar over the grid."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
@@ -67,7 +78,7 @@ def fit_linear(train_texts: Sequence[str], train_labels: Sequence[int], valid_te
     x_train, x_valid = feats.fit_transform(train_texts), feats.transform(valid_texts)
     y_valid = np.asarray(valid_labels)
     table, best = [], None
-    for c in sorted(cfg.c_grid):
+    for c in tqdm(sorted(cfg.c_grid), desc="baseline C", disable=not progress, leave=False):
         model = LogisticRegression(C=c, max_iter=cfg.max_iter)
         model.fit(x_train, np.asarray(train_labels))
         error = float(100.0 * (model.predict(x_valid) != y_valid).mean())
@@ -81,3 +92,11 @@ def fit_linear(train_texts: Sequence[str], train_labels: Sequence[int], valid_te
 def chosen_c(table: list[dict]) -> float:
     """The ``C`` that :func:`fit_linear` kept, read from its table."""
     return min(table, key=lambda row: (row["valid_error"], row["C"]))["C"]
+
+
+def class_probs(model: "Pipeline", texts: Sequence[str], n_classes: int) -> np.ndarray:
+    """Class probabilities of a fitted model, one column per class of the task (``n_classes``), also for
+    classes absent from its training labels (their column is 0)."""
+    out = np.zeros((len(texts), n_classes))
+    out[:, model.classes_] = model.predict_proba(texts)
+    return out

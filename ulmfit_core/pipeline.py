@@ -2,11 +2,15 @@
 
 (a) general-domain LM pretraining, (b) target-task LM fine-tuning, (c) target-task classifier
 fine-tuning — each with a run folder for checkpoints, so an interrupted stage resumes where it stopped.
+
+Texts enter as raw strings (tokenised through the on-disk cache) or as a corpus whose tokens are already
+known: a :class:`~ulmfit_core.tokenize.TokenizedCorpus`, or any :class:`Pretokenized` object (for example
+token ids read from disk), which is taken as it is.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 import torch
@@ -16,14 +20,26 @@ from ulmfit_core.batching import TextDataset
 from ulmfit_core.checkpoint import load_into
 from ulmfit_core.classifier import TextClassifier
 from ulmfit_core.tasks import ClassificationTask, LMTask
-from ulmfit_core.pack import corpus_of, is_packed
 from ulmfit_core.tokenize import TokenizedCorpus, tokenize_cached
 from ulmfit_core.train import TrainConfig, fit, pick_device
 from ulmfit_core.transfer import encoder_state, match_embeddings
 from ulmfit_core.vocab import Vocab, reverse_docs
 
 
-def encode(texts: Sequence[str], vocab: Vocab, name: str, backward: bool = False,
+@runtime_checkable
+class Pretokenized(Protocol):
+    """Documents whose tokens are already known: the pipeline reads :meth:`tokenized` instead of
+    tokenising text."""
+
+    def tokenized(self) -> TokenizedCorpus:
+        """The documents as a tokenised corpus, in order."""
+        ...
+
+
+Texts = Union[Sequence[str], TokenizedCorpus, Pretokenized]
+
+
+def encode(texts: Texts, vocab: Vocab, name: str, backward: bool = False,
            progress: bool = False) -> list[np.ndarray]:
     """Tokenise (cached on disk) and numericalise ``texts``; one id array per document, reversed for a
     backward model (§3.3, "Bidirectional language model")."""
@@ -34,14 +50,20 @@ def encode(texts: Sequence[str], vocab: Vocab, name: str, backward: bool = False
     return np.split(ids, offsets[1:-1])
 
 
-def build_vocab(texts: Sequence[str], name: str, max_size: int = 60_000, min_freq: int = 2) -> Vocab:
-    """Return the vocabulary of ``texts`` (tokenised through the cache)."""
-    return Vocab.from_corpus(tokenized(texts, name, False), max_size, min_freq)
+def build_vocab(texts: Texts, name: str, max_size: int = 60_000, min_freq: int = 2,
+                progress: bool = False) -> Vocab:
+    """Return the vocabulary of ``texts`` (tokenised through the cache, a progress bar with ``progress``)."""
+    return Vocab.from_corpus(tokenized(texts, name, progress), max_size, min_freq)
 
 
-def tokenized(texts: Sequence[str], name: str, progress: bool = False) -> TokenizedCorpus:
-    """``texts`` tokenised through the cache ``name``, or rebuilt from the pack if they are references."""
-    return corpus_of(texts) if is_packed(texts) else tokenize_cached(texts, name, progress=progress)
+def tokenized(texts: Texts, name: str, progress: bool = False) -> TokenizedCorpus:
+    """``texts`` as a tokenised corpus: raw strings tokenised through the cache ``name`` (a progress bar
+    with ``progress``), a corpus whose tokens are known taken as it is."""
+    if isinstance(texts, TokenizedCorpus):
+        return texts
+    if isinstance(texts, Pretokenized):
+        return texts.tokenized()
+    return tokenize_cached(texts, name, progress=progress)
 
 
 def pretrain_lm(train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,

@@ -18,8 +18,8 @@ REVISION_ENV = "ULMFIT_REVISION"   # the commit a copy of the code was made from
 def data_dir() -> Path:
     """Return the data folder: ``$ULMFIT_DATA``, else ``../shared/data`` beside the repository.
 
-    The folder is not required to exist here: the data layer checks it and, where a dataset is missing,
-    either downloads it (see :mod:`ulmfit_core.download`) or raises an error naming this setting.
+    The folder is not required to exist here: its readers check it and raise an error naming this setting
+    where it is missing.
     """
     env = os.environ.get(DATA_ENV)
     if env:
@@ -46,7 +46,7 @@ def results_dir() -> Path:
 def configure(data: str | None = None, results: str | None = None, cache: str | None = None) -> None:
     """Point the data, results and cache settings at other folders (``None`` leaves one unchanged).
 
-    Used by the notebooks' parameter cells, so one papermill parameter moves a whole run.
+    One call moves a whole run (a notebook's parameter cell uses it, for example).
     """
     for env, value in ((DATA_ENV, data), (RESULTS_ENV, results), (CACHE_ENV, cache)):
         if value:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from ulmfit_core.awd_lstm import Hidden, LanguageModel
 from ulmfit_core.batching import LMStream, TextBatch, TextDataset, concat_docs, text_loader, window_lengths
@@ -129,12 +130,14 @@ class ClassificationTask:
 
 @torch.no_grad()
 def predict(model: nn.Module, data: TextDataset, batch_size: int = 64, device: torch.device | str = "cpu",
-            pad_id: int = 1) -> np.ndarray:
-    """Return class probabilities (n, classes) for ``data``, rows in dataset order."""
+            pad_id: int = 1, progress: bool = False) -> np.ndarray:
+    """Return class probabilities (n, classes) for ``data``, rows in dataset order (a progress bar over the
+    batches with ``progress``)."""
     was_training = model.training
     model.eval()
     chunks, order = [], []
-    for batch in text_loader(data, batch_size, train=False, pad_id=pad_id):
+    loader = text_loader(data, batch_size, train=False, pad_id=pad_id)
+    for batch in tqdm(loader, desc="predict", unit="batch", disable=not progress, leave=False):
         logits = model(batch.ids.to(device), batch.lengths.to(device))
         chunks.append(torch.softmax(logits.float(), -1).cpu().numpy())
         order.append(batch.index.numpy())

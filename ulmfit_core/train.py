@@ -231,6 +231,8 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
             record.update(stage=stage_idx, trainable_groups=list(stage.groups))
             record.update(_evaluate(model, core, task, device))  # every process evaluates all of validation
             history.append(record)
+            if progress and distributed.is_main():
+                tqdm.write(epoch_summary(record, total_epochs, len(groups)))
             if keep_best and best_epoch(history) == epoch:
                 best = _keep(core, ckpt_dir)
             if ckpt_dir and distributed.is_main():
@@ -240,6 +242,29 @@ def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: Tra
     if keep_best and history:
         _restore_best(core, best if best_epoch(history) >= start else None, ckpt_dir)
     return history
+
+
+def epoch_summary(record: dict, total_epochs: int, n_groups: int) -> str:
+    """One line for an epoch's record: its place, the layer groups it trained, train loss, validation
+    metrics (perplexity for a language model, error for a classifier) and time."""
+    groups = sorted(g + 1 for g in record.get("trainable_groups", []))     # 1-based, the lowest group first
+    if not groups or len(groups) == n_groups:
+        trained = "all groups"
+    elif len(groups) == 1:
+        trained = f"group {groups[0]} of {n_groups}"
+    elif groups == list(range(groups[0], groups[-1] + 1)):
+        trained = f"groups {groups[0]}-{groups[-1]} of {n_groups}"
+    else:
+        trained = f"groups {','.join(map(str, groups))} of {n_groups}"
+    parts = [f"epoch {record['epoch']}/{total_epochs} ({trained})", f"train loss {record['train_loss']:.3f}"]
+    if "valid_loss" in record:
+        parts.append(f"valid loss {record['valid_loss']:.3f}")
+    if "valid_perplexity" in record:
+        parts.append(f"valid perplexity {record['valid_perplexity']:.1f}")
+    if "valid_error" in record:
+        parts.append(f"valid error {record['valid_error']:.2f}%")
+    parts.append(f"{record['seconds']:.0f} s")
+    return "  ".join(parts)
 
 
 BEST_WEIGHTS = "best.safetensors"

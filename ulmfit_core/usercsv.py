@@ -52,7 +52,7 @@ def label_ids(labels: Sequence[str], names: Sequence[str], source: Path) -> list
 
 def min_rows(valid_frac: float) -> int:
     """The fewest rows whose validation split, ``round(valid_frac * n)`` rows (see
-    :func:`ulmfit_core.datasets.validation_split`), has at least one row and leaves one for training."""
+    :func:`ulmfit_core.splits.validation_split`), has at least one row and leaves one for training."""
     n = 2
     while round(valid_frac * n) < 1 or n - round(valid_frac * n) < 1:
         n += 1

@@ -44,7 +44,7 @@ def executed_notebook() -> dict:
         markdown("# Title (Table 4)\n\nThe question the chapter asks."),
         code('scale = "smoke"  # smoke | reduced\nseeds = None', ["parameters"]),
         code('# Parameters\nscale = "reduced"\ndatasets = ["trec6"]\n', ["injected-parameters"]),
-        code("from ulmfit_core import studies\nstudy = studies.pretraining_impact(scale)"),
+        code("from ulmfit_core.harness import studies\nstudy = studies.pretraining_impact(scale)"),
         markdown("## The paper's numbers beside ours"),
         code("# NBVAL_CHECK_OUTPUT\nstudy.table", outputs=[TABLE]),
         code("study.image()"),
@@ -101,7 +101,7 @@ def test_the_reading_follows_the_verdicts_and_the_computing_call_is_shown_under_
     reproducibility = next(i for i, s in enumerate(text) if s.startswith("## Reproducibility"))
     shown = text[reproducibility + 1]
     assert "`make notebooks SCALE=reduced NB=03`" in shown
-    assert "```python\nfrom ulmfit_core import studies\nstudy = studies.pretraining_impact(scale)\n```" in shown
+    assert "```python\nfrom ulmfit_core.harness import studies\nstudy = studies.pretraining_impact(scale)\n```" in shown
     assert [c["id"] for c in nb["cells"]] == list(dict.fromkeys(c["id"] for c in nb["cells"]))   # ids unique
 
 

@@ -1,6 +1,6 @@
 """A tiny ULMFiT run end to end on a CPU in a few minutes: pretrain an AWD-LSTM on ~100k Wikipedia
 tokens, fine-tune it on TREC-6 questions, train the classifier, and report validation and test error
-beside the majority-class error. ``python -m ulmfit_core.smoke``"""
+beside the majority-class error. ``python -m ulmfit_core.harness.smoke``"""
 from __future__ import annotations
 
 import argparse
@@ -14,10 +14,12 @@ import numpy as np
 
 from ulmfit_core.awd_lstm import AWDLSTMConfig, lm_dropouts
 from ulmfit_core.batching import TextDataset
-from ulmfit_core.datasets import load_split, validation_split, wikipedia_articles
+from ulmfit_core.corpus import wikipedia_articles
 from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
+from ulmfit_core.splits import validation_split
 from ulmfit_core.tasks import classification_metrics, predict
 from ulmfit_core.train import TrainConfig
+from ulmfit_core.harness.datasets import load_split
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
 - ``paper``   — the paper's data and protocol: every dataset complete (AG News 120k, DBpedia 560k,
   Yelp-bi 560k, Yelp-full 650k from Zhang et al.'s CSVs, IMDb with its 50k unlabelled reviews, TREC-6),
   pretraining on WikiText-103's training text, the paper's model and hyperparameters; for a GPU and the
-  downloaded data (:mod:`ulmfit_core.preflight` lists what is missing and estimates the compute).
+  downloaded data (:mod:`ulmfit_core.harness.preflight` lists what is missing and estimates the compute).
 
 Each scale names the datasets it runs (:meth:`Scale.datasets`); the smaller scales use the stand-ins of
 the data folder (``ag_news_7k6``, ``dbpedia_14k``, the Yelp samples), and every table names which.
@@ -20,7 +20,7 @@ about 75 minutes; the rest of the budget goes to LM and classifier fine-tuning, 
 AG use stratified subsets (IMDb with reviews cut to their first 300 tokens) and the fine-tuning epochs
 are few. The paper's ablation effects are around one point, so TREC-6 and AG (cheap) get three seeds and
 every comparison is paired (same seeds, same validation examples). TREC-6's classifier epochs were
-chosen on validation error (``tune_epochs``; see :func:`ulmfit_core.studies.schedule_choice`): 12 for
+chosen on validation error (``tune_epochs``; see :func:`ulmfit_core.harness.studies.schedule_choice`): 12 for
 ULMFiT, whose gradual unfreezing was still underfitting after 8, and 8 for training from scratch,
 which was worse after 12 (the paper early-stops its baselines). AG's, chosen the same way between 6 and
 10: 10 for both arms (both were still improving at 6). IMDb's, between 6 and 12 at the paper's peak rates
@@ -30,7 +30,7 @@ headline comparison, where one seed would leave the spread between seeds unmeasu
 fine-tunings and four more classifiers, about an hour on two cores.
 
 Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
-(:mod:`ulmfit_core.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
+(:mod:`ulmfit_core.harness.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
 6M words of Wikipedia (about 8M tokens, two shards), the full IMDb train and test sets (25k + 25k
 reviews) with 5k of its unlabelled reviews, and every other dataset as the data folder holds it. IMDb
 (about 8M tokens of LM fine-tuning text, 7M tokens of training reviews) gets a short schedule: 2 LM
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from ulmfit_core.awd_lstm import AWDLSTMConfig
 from ulmfit_core.config import Config, ConfigError, check_range
-from ulmfit_core.paper import PAPER_KEY
+from ulmfit_core.harness.paper import PAPER_KEY
 
 ANALYSIS = ("imdb", "trec6", "ag")      # the paper's datasets of Tables 4-7, Figure 3 and bidirectionality
 CORPORA = ("wikipedia", "wikitext103")  # the data folder's Wikipedia sample; WikiText-103's training text
@@ -77,7 +77,7 @@ class TaskScale(Config):
 
 @dataclass(frozen=True)
 class PretrainRecipe(Config):
-    """General-domain LM pretraining on the fixed Wikipedia split (:mod:`ulmfit_core.wikicorpus`): the
+    """General-domain LM pretraining on the fixed Wikipedia split (:mod:`ulmfit_core.harness.wikicorpus`): the
     first ``tokens`` training tokens, ``epochs`` passes, STLR to peak ``lr``, fastai's LM dropouts times
     ``drop_mult`` (0 = Table 5's vanilla LM), validation on the held-out articles."""
 

@@ -1,14 +1,14 @@
 """Getting a working tree ready to go to a GPU machine, and back: one prepared step and its twin.
 
-    python -m ulmfit_core.travel prepare --scale gpu     # make gpu-prepare
-    python -m ulmfit_core.travel restore                 # make gpu-restore
+    python -m ulmfit_core.harness.travel prepare --scale gpu     # make gpu-prepare
+    python -m ulmfit_core.harness.travel restore                 # make gpu-restore
 
 What travels to the machine is every file git tracks or would track (untracked files that are not
 ignored) plus the folders named to go with it (the pack) — at most :data:`LIMIT` bytes in all.
 Today's tracked files and the ``gpu`` pack together exceed it, mostly because of the reduced scale's
 language models. ``prepare``
 
-1. builds the scale's pack (:mod:`ulmfit_core.pack`) where it is missing or was made for other
+1. builds the scale's pack (:mod:`ulmfit_core.harness.pack`) where it is missing or was made for other
    selections, and writes into it ``travel.json`` with the code's revision (a copy may travel without
    its git history; the GPU machine records this revision);
 2. lists what the scale does not read — the results and executed notebooks of the other scales — and
@@ -135,8 +135,8 @@ def prepare(root: Path, scale: str, pack_folder: Path, limit: int = LIMIT,
 
 def pack_is_current(scale: str, folder: Path) -> bool:
     """Whether ``folder`` holds a pack of ``scale`` with the selections the scale makes today."""
-    from ulmfit_core import experiments  # noqa: PLC0415 — torch only when a pack is checked
-    from ulmfit_core.scales import get_scale  # noqa: PLC0415
+    from ulmfit_core.harness import experiments  # noqa: PLC0415 — torch only when a pack is checked
+    from ulmfit_core.harness.scales import get_scale  # noqa: PLC0415
 
     path = folder / "manifest.json"
     if not path.is_file():
@@ -178,15 +178,15 @@ def restore(root: Path) -> list[str]:
 
 
 def _build(scale: str, folder: Path) -> None:
-    from ulmfit_core.pack import build_pack  # noqa: PLC0415
+    from ulmfit_core.harness.pack_build import build_pack  # noqa: PLC0415
 
     build_pack(scale, folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ulmfit_core.travel", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ulmfit_core.harness.travel", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
                         help="the working tree (default: this repository)")
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="build the pack, set aside what the scale does not read, check the size")
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(done.report())
     print(f"on the GPU machine, from the repository root (carry {done.carry}):\n"
-          f"  python -m ulmfit_core.gpu_driver --scale {args.scale} --budget-s 570 --out \"$OUT\"\n"
+          f"  python -m ulmfit_core.harness.gpu_driver --scale {args.scale} --budget-s 570 --out \"$OUT\"\n"
           f"then here: make gpu-restore && make gpu-import FROM=<the folder the files came back to>")
     return 0
 

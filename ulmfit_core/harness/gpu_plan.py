@@ -1,6 +1,6 @@
 """Every run behind the book's chapters at a scale, listed without running anything, in order of value.
 
-:mod:`ulmfit_core.studies` ensures its runs as it builds each table; a machine lent for minutes needs the
+:mod:`ulmfit_core.harness.studies` ensures its runs as it builds each table; a machine lent for minutes needs the
 list beforehand, to run the most useful missing runs first and to start none it cannot finish. This
 module builds the same runs with the same builders (a test checks the lists against the studies).
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Iterable, Sequence
 
-from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, LM_FINETUNING, ULMFIT, Run, classifier_run,
-                                     finetune_run, pretrain_run, ulmfit_runs)
 from ulmfit_core.fileio import read_json
-from ulmfit_core.scales import Scale
+from ulmfit_core.harness.experiments import (CLASSIFIER_FINETUNING, LM_FINETUNING, ULMFIT, Run, classifier_run,
+                                             finetune_run, pretrain_run, ulmfit_runs)
+from ulmfit_core.harness.scales import Scale
 
 GPU_KINDS = ("pretrain", "finetune_lm", "classifier")
 WIKIPEDIA = "wikipedia"                              # the perplexity table's "dataset": the pretrained LMs
@@ -55,7 +55,7 @@ Arms = list[tuple[str, Run]]
 
 def seeds_for(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
     """The seeds a study uses: ``seeds`` where given, else the scale's (``main_seeds`` for the main
-    results where set), as :mod:`ulmfit_core.studies` chooses them."""
+    results where set), as :mod:`ulmfit_core.harness.studies` chooses them."""
     if seeds is not None:
         return list(seeds)
     task = scale.task(dataset)
@@ -132,7 +132,7 @@ def _same(scale: Scale, name: str, ds: str) -> bool:
 
 
 def schedule_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
-    """The runs of :func:`ulmfit_core.studies.schedule_choice` as chapter 6 calls it for ``ds``."""
+    """The runs of :func:`ulmfit_core.harness.studies.schedule_choice` as chapter 6 calls it for ``ds``."""
     mults = next((m for name, m in SCHEDULE_CHOICE.items() if _same(scale, name, ds)), None)
     if mults is None:
         return []
@@ -150,7 +150,7 @@ def schedule_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
 
 
 def epoch_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
-    """The runs of :func:`ulmfit_core.studies.epoch_choice` for ``ds`` as far as they can be known: the
+    """The runs of :func:`ulmfit_core.harness.studies.epoch_choice` for ``ds`` as far as they can be known: the
     LM fine-tuning candidates, then — once all of them are recorded, which decides the LM — the
     classifier candidates on the chosen LM."""
     if not any(_same(scale, name, ds) for name in EPOCH_CHOICE):
@@ -168,11 +168,11 @@ def epoch_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
 
 
 def _chosen_lm_epochs(candidates: dict[int, Run]) -> int | None:
-    """The LM fine-tuning epochs :func:`ulmfit_core.studies.levelled_off` chooses among the recorded
+    """The LM fine-tuning epochs :func:`ulmfit_core.harness.studies.levelled_off` chooses among the recorded
     ``candidates`` (epochs -> classifier run), or None until every one is recorded."""
     if not all(r.record_path.exists() for r in candidates.values()):
         return None
-    from ulmfit_core.studies import levelled_off  # noqa: PLC0415 — plotting libraries only once needed
+    from ulmfit_core.harness.studies import levelled_off  # noqa: PLC0415 — plotting libraries only once needed
 
     records = {n: read_json(r.record_path) for n, r in candidates.items()}
     n_valid = next(iter(records.values()))["metrics"]["n_valid"]

@@ -1,6 +1,6 @@
-"""Add the results a GPU call brought back (:mod:`ulmfit_core.bundle` volumes) to ``results/`` here.
+"""Add the results a GPU call brought back (:mod:`ulmfit_core.harness.bundle` volumes) to ``results/`` here.
 
-    python -m ulmfit_core.gpu_import FOLDER_OR_VOLUMES... [--dry-run]
+    python -m ulmfit_core.harness.gpu_import FOLDER_OR_VOLUMES... [--dry-run]
 
 Everything is checked before anything is written: each volume against its manifest, each record's
 file name, kind and scale against its content, its id against the hash of its configuration and
@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ulmfit_core.bundle import BundleError, read_bundle
 from ulmfit_core.fileio import read_json, write_bytes
 from ulmfit_core.settings import REPO_ROOT, results_dir
+from ulmfit_core.harness.bundle import BundleError, read_bundle
 
 RECORD_KEYS = ("id", "kind", "scale", "config", "parents", "metrics", "history", "provenance")
 TIMING_KEYS = frozenset({"seconds", "items_per_s", "train_tokens_per_s"})   # measured, not computed
@@ -49,7 +49,7 @@ class Imported:
 
 
 def record_id(record: dict) -> str:
-    """The run id a record's content gives: the hash :class:`ulmfit_core.experiments.Run` names it by."""
+    """The run id a record's content gives: the hash :class:`ulmfit_core.harness.experiments.Run` names it by."""
     blob = json.dumps({"kind": record["kind"], "scale": record["scale"], "config": record["config"],
                        "parents": list(record["parents"])}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -154,7 +154,7 @@ def import_bundle(sources: Sequence[Path], results: Path | None = None, bench: P
                   dry_run: bool = False) -> Imported:
     """Check the bundle in ``sources`` (volumes or folders) and add its files to ``results`` (default
     ``results/``) and ``bench`` (default ``bench/results/``); nothing is written when any check
-    fails (:class:`~ulmfit_core.bundle.BundleError`) or with ``dry_run``."""
+    fails (:class:`~ulmfit_core.harness.bundle.BundleError`) or with ``dry_run``."""
     results = results or results_dir()
     bench = bench or REPO_ROOT / "bench" / "results"
     members, info = read_bundle(sources)
@@ -166,7 +166,7 @@ def import_bundle(sources: Sequence[Path], results: Path | None = None, bench: P
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ulmfit_core.gpu_import", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ulmfit_core.harness.gpu_import", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sources", nargs="+", type=Path, help="results-NN.zip volumes, or folders holding them")
     parser.add_argument("--dry-run", action="store_true", help="check everything, write nothing")

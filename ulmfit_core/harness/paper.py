@@ -82,7 +82,7 @@ def paper_value(table: str, row: str, dataset: str) -> float:
 def paper_diff(table: str, row_a: str, row_b: str, dataset: str) -> float:
     """Return ``value(row_b) - value(row_a)`` in percentage points, rounded to 1e-6.
 
-    The sign convention matches :func:`ulmfit_core.verdicts.paired_effect` (arm b minus arm a):
+    The sign convention matches :func:`ulmfit_core.harness.verdicts.paired_effect` (arm b minus arm a):
     ``paper_diff("table4", "without", "with", "trec6") == -4.98`` (pretraining lowers the error).
     """
     return round(paper_value(table, row_b, dataset) - paper_value(table, row_a, dataset), 6)

@@ -1,24 +1,24 @@
 """One call to a lent GPU machine that adds records to the book instead of starting over.
 
-    python -m ulmfit_core.gpu_driver --scale gpu --budget-s 570 --out "$OUT"
+    python -m ulmfit_core.harness.gpu_driver --scale gpu --budget-s 570 --out "$OUT"
 
 Given a scale, a time budget (seconds from the driver's start) and an output folder, it
 
 1. runs the CUDA tests (``pytest -m gpu``), then the GPU benchmark where ``bench/results/`` has no result
    for this GPU model yet;
-2. runs the scale's runs that have no record, in the book's order of value (:mod:`ulmfit_core.gpu_plan`),
+2. runs the scale's runs that have no record, in the book's order of value (:mod:`ulmfit_core.harness.gpu_plan`),
    one chapter's run (a classifier and whatever it needs) at a time, starting one only when the estimate
-   of all it needs (:mod:`ulmfit_core.run_costs`) fits in the time left; a run still going at the
+   of all it needs (:mod:`ulmfit_core.harness.run_costs`) fits in the time left; a run still going at the
    deadline is stopped (its record is never written) so the output is always written in time;
 3. re-creates a recorded parent LM whose weights this machine does not have (a GPU machine starts bare)
-   under deterministic CUDA settings (:mod:`ulmfit_core.determinism`), and adds children to it only when
+   under deterministic CUDA settings (:mod:`ulmfit_core.harness.determinism`), and adds children to it only when
    the re-created weights match the fingerprint in its record (or, for a record without one, its
    validation perplexity); otherwise it says so and skips them;
 4. writes to the output folder the new records and their predictions as zip volumes
-   (:mod:`ulmfit_core.bundle`; at most 4 of 15 MiB), ``log.txt`` and ``summary.json`` — after every run,
+   (:mod:`ulmfit_core.harness.bundle`; at most 4 of 15 MiB), ``log.txt`` and ``summary.json`` — after every run,
    so a call cut off from outside still brings back what was finished.
 
-``python -m ulmfit_core.gpu_import OUT`` adds the volumes to ``results/`` on the machine they come back to.
+``python -m ulmfit_core.harness.gpu_import OUT`` adds the volumes to ``results/`` on the machine they come back to.
 With ``--dry-run`` it prints the plan and its estimates and runs nothing. The pack named by
 ``$ULMFIT_PACK``, else ``gpu_pack/`` when it was made for the scale, replaces the data folder.
 """
@@ -47,17 +47,17 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from ulmfit_core import experiments, pack
-from ulmfit_core.bundle import write_bundle
-from ulmfit_core.determinism import deterministic_cuda, file_fingerprint
-from ulmfit_core.experiments import Run
 from ulmfit_core.fileio import read_json, write_json, write_text
-from ulmfit_core.gpu_plan import Target, closure, plan
-from ulmfit_core.run_costs import Estimate, estimate, scale_records
-from ulmfit_core.scales import Scale, get_scale
 from ulmfit_core.settings import REPO_ROOT, REVISION_ENV, data_dir, results_dir
 from ulmfit_core.train import pick_device
-from ulmfit_core.travel import TRAVEL_FILE
+from ulmfit_core.harness import experiments, pack
+from ulmfit_core.harness.bundle import write_bundle
+from ulmfit_core.harness.determinism import deterministic_cuda, file_fingerprint
+from ulmfit_core.harness.experiments import Run
+from ulmfit_core.harness.gpu_plan import Target, closure, plan
+from ulmfit_core.harness.run_costs import Estimate, estimate, scale_records
+from ulmfit_core.harness.scales import Scale, get_scale
+from ulmfit_core.harness.travel import TRAVEL_FILE
 
 LM_KINDS = ("pretrain", "finetune_lm")
 FINGERPRINT = "weights_fingerprint"      # provenance key of an LM run's weights fingerprint
@@ -473,7 +473,7 @@ def dry_run(driver: Driver, targets: Sequence[Target]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ulmfit_core.gpu_driver", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m ulmfit_core.harness.gpu_driver", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", default="gpu")
     p.add_argument("--budget-s", type=float, default=570.0, help="seconds from the start (default 570)")

@@ -18,15 +18,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ulmfit_core.ensemble import ensemble
-from ulmfit_core.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
-                                     finetune_run, linear_run, predictions, pretrain_run, task_data,
-                                     ulmfit_runs)
-from ulmfit_core import preflight
 from ulmfit_core.fileio import write_json
-from ulmfit_core.paper import LABEL, PAPER_KEY, main_table, paper_numbers, paper_value
-from ulmfit_core.scales import Scale, get_scale
 from ulmfit_core.settings import results_dir
-from ulmfit_core.verdicts import Effect, describe, mean_std, paired_effect, verdict
+from ulmfit_core.harness import preflight
+from ulmfit_core.harness.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
+                                             finetune_run, linear_run, predictions, pretrain_run, task_data,
+                                             ulmfit_runs)
+from ulmfit_core.harness.paper import LABEL, PAPER_KEY, main_table, paper_numbers, paper_value
+from ulmfit_core.harness.scales import Scale, get_scale
+from ulmfit_core.harness.verdicts import Effect, describe, mean_std, paired_effect, verdict
 
 NOTEBOOK = {"main_results": "01_main_results", "low_shot": "02_low_shot", "pretraining_impact": "03_pretraining",
             "lm_quality": "04_lm_quality", "lm_finetuning": "05_lm_finetuning",
@@ -89,7 +89,7 @@ class Study:
 # ----------------------------------------------------------------------------------------- helpers
 
 def preflight_first(study: Callable[..., "Study"]) -> Callable[..., "Study"]:
-    """Run the preflight of the study's notebook (:func:`ulmfit_core.preflight.require`) before the study
+    """Run the preflight of the study's notebook (:func:`ulmfit_core.harness.preflight.require`) before the study
     tokenises or trains anything: one error names every missing input."""
     signature = inspect.signature(study)
 

@@ -32,7 +32,7 @@ from typing import Mapping
 from tqdm import tqdm
 
 from ulmfit_core import settings
-from ulmfit_core.fileio import atomic_path
+from ulmfit_core.fileio import atomic_path, file_sha256
 
 _CHUNK = 1 << 20
 _FASTAI_NLP = "https://s3.amazonaws.com/fast-ai-nlp/"
@@ -148,15 +148,6 @@ def _stream(url: str, tmp: Path, timeout: float, desc: str) -> str:
         raise ConnectionError(f"{url}: download failed ({err})") from err
     if expected is not None and received != expected:
         raise ValueError(f"{url}: short read, expected {expected} bytes, got {received}")
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """Return the SHA-256 hex digest of the file at ``path``, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -1,11 +1,11 @@
 """Execute the paper's notebooks at a scale: jupytext source → papermill run → executed notebook.
 
-    python -m ulmfit_core.notebooks --scale smoke [--only 03_pretraining ...]
+    python -m ulmfit_core.harness.notebooks --scale smoke [--only 03_pretraining ...]
 
 Sources are ``notebooks/NN_topic.py`` (jupytext percent format); executed copies go to
 ``notebooks/executed/<scale>/NN_topic.ipynb``, written atomically, so a cut-off execution leaves the
 previous copy (and every finished run record) intact. Re-running skips every finished run. Before the
-first notebook starts, the preflight (:mod:`ulmfit_core.preflight`) checks every input of the notebooks
+first notebook starts, the preflight (:mod:`ulmfit_core.harness.preflight`) checks every input of the notebooks
 asked for and prints the estimated compute; anything missing stops the run with one message.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ import jupytext
 import nbformat
 import papermill
 
-from ulmfit_core import preflight
 from ulmfit_core.fileio import atomic_path
-from ulmfit_core.scales import get_scale
 from ulmfit_core.settings import REPO_ROOT
+from ulmfit_core.harness import preflight
+from ulmfit_core.harness.scales import get_scale
 
 SOURCES = REPO_ROOT / "notebooks"
 

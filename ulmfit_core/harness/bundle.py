@@ -5,7 +5,7 @@ predictions and benchmark results are written as ``results-00.zip``, ``results-0
 :data:`VOLUME_BYTES` and at most :data:`MAX_VOLUMES` of them. Every volume holds ``MANIFEST.json``: the
 bundle's id (the same in all its volumes), its volume number and count, where it was made, and each
 member's size and SHA-256. Members are named by where they belong in the repository
-(``results/gpu/classifier/<id>.json``, ``bench/results/gpu-….json``); :mod:`ulmfit_core.gpu_import`
+(``results/gpu/classifier/<id>.json``, ``bench/results/gpu-….json``); :mod:`ulmfit_core.harness.gpu_import`
 checks all of it before adding anything to ``results/``.
 """
 from __future__ import annotations

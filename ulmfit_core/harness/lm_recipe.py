@@ -1,7 +1,7 @@
 """Choosing a scale's pretraining recipe on Wikipedia validation alone, then its three pretrained LMs.
 
 ULMFiT stands on its general-domain LM (§3.1). At a CPU's budget the recipe matters as much as the
-tokens, so it is chosen here, on the held-out Wikipedia articles (:mod:`ulmfit_core.wikicorpus`) and
+tokens, so it is chosen here, on the held-out Wikipedia articles (:mod:`ulmfit_core.harness.wikicorpus`) and
 nothing else — no task data, no test split:
 
 1. **probes**: short runs on the same first :data:`PROBE_TOKENS` training tokens — peak rate × dropout
@@ -10,10 +10,12 @@ nothing else — no task data, no test split:
 2. **a longer probe**: the best probe and the best one with another dropout multiplier, at
    :data:`LONG_PROBE_TOKENS`, to check that the choice still holds with several times the tokens;
 3. **the LMs**: forward, backward and vanilla (every dropout 0, Table 5; the recipe's other settings, as
-   the paper says) with the chosen recipe on :data:`FINAL_TOKENS` tokens, forward first.
+   the paper says) with the chosen recipe on :data:`FINAL_TOKENS` tokens, forward first; once trained
+   they are published (:mod:`ulmfit_core.harness.publish_lms`): weights in ``results/`` and entries
+   ``<scale>-forward``, ``<scale>-backward``, ``<scale>-vanilla`` in the index of published LMs.
 
-Every step is a run of :mod:`ulmfit_core.experiments` (a record per probe; a finished run is never
-recomputed, a cut-off one resumes inside its epoch), so ``python -m ulmfit_core.lm_recipe`` can be
+Every step is a run of :mod:`ulmfit_core.harness.experiments` (a record per probe; a finished run is never
+recomputed, a cut-off one resumes inside its epoch), so ``python -m ulmfit_core.harness.lm_recipe`` can be
 stopped and started again at any time and picks up where it was.
 """
 from __future__ import annotations
@@ -24,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ulmfit_core.experiments import Run, ensure, publish_weights, wiki_pretrain_run
 from ulmfit_core.fileio import atomic_path, read_json
-from ulmfit_core.scales import PretrainRecipe, Scale, get_scale
 from ulmfit_core.settings import results_dir
+from ulmfit_core.harness.experiments import Run, ensure, publish_weights, wiki_pretrain_run
+from ulmfit_core.harness.publish_lms import publish
+from ulmfit_core.harness.scales import PretrainRecipe, Scale, get_scale
 
 PROBE_TOKENS = 1_500_000
 LONG_PROBE_TOKENS = 6_000_000
@@ -113,7 +116,7 @@ def chosen(scale: Scale) -> PretrainRecipe:
     longer, finished = plan(scale)
     if not finished:
         raise ValueError(f"the pretraining probes of scale {scale.name!r} are not finished; "
-                         f"run python -m ulmfit_core.lm_recipe --scale {scale.name}")
+                         f"run python -m ulmfit_core.harness.lm_recipe --scale {scale.name}")
     return best(longer).recipe.replace(tokens=FINAL_TOKENS)
 
 
@@ -252,7 +255,7 @@ def curve_figure(scale: Scale, path: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ulmfit_core.lm_recipe", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ulmfit_core.harness.lm_recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="reduced")
     parser.add_argument("--device", default="auto")
@@ -270,10 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"chosen recipe: {chosen(scale).to_dict()}", flush=True)
     if args.probes_only:
         return 0
-    for name, run in final_runs(scale).items():
+    runs = final_runs(scale)
+    for name, run in runs.items():
         print(f"{name} LM -> {run.id}", flush=True)
         ensure(run, args.device, progress=True)
         publish_weights(run, args.device)
+    for name, entry in publish(scale.name, runs, args.device).items():
+        if entry.get("scale") == scale.name:
+            print(f"published {name}: {entry['path']}", flush=True)
     return 0
 
 

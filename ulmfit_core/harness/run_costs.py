@@ -17,8 +17,8 @@ import statistics
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ulmfit_core.experiments import Run
 from ulmfit_core.fileio import read_json
+from ulmfit_core.harness.experiments import Run
 
 KINDS = ("pretrain", "finetune_lm", "classifier")
 TOKENS_PER_WORD = 1.4          # our tokens per whitespace word of Wikipedia, about

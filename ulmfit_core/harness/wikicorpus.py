@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ulmfit_core.datasets import wikipedia_articles
+from ulmfit_core.corpus import wikipedia_articles
 from ulmfit_core.tokenize import TokenizedCorpus, tokenize_cached
 from ulmfit_core.vocab import Vocab, reverse_docs
 
@@ -115,7 +115,7 @@ def heldout_docs(vocab: Vocab, backward: bool = False) -> list[np.ndarray]:
 
 
 def main() -> None:
-    """Tokenise every shard into the token cache (``python -m ulmfit_core.wikicorpus``)."""
+    """Tokenise every shard into the token cache (``python -m ulmfit_core.harness.wikicorpus``)."""
     for shard in range(N_SHARDS):
         corpus = shard_corpus(shard, progress=True)
         print(f"shard {shard}: {len(corpus):,} articles, {len(corpus.ids):,} tokens", flush=True)

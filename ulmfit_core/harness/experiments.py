@@ -29,21 +29,21 @@ import torch
 
 from ulmfit_core import __version__
 from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel, lm_dropouts
+from ulmfit_core.baseline import LinearConfig, chosen_c, class_probs, fit_linear, token_texts
 from ulmfit_core.batching import LMStream, TextDataset, concat_docs
 from ulmfit_core.checkpoint import load_into, load_weights, save_weights
-from ulmfit_core.datasets import (Record, dataset_info, lm_eval_text, load_split, low_shot_subset,
-                                  validation_split, wikipedia_articles, wikitext103_articles)
-from ulmfit_core import pack
+from ulmfit_core.corpus import wikipedia_articles, wikitext103_articles
 from ulmfit_core.fileio import atomic_path, load_arrays, read_json, save_arrays, write_json
-from ulmfit_core.baseline import LinearConfig, chosen_c, fit_linear
-from ulmfit_core.pipeline import build_vocab, encode, finetune_lm, pretrain_lm, tokenized, train_classifier
-from ulmfit_core.scales import PretrainRecipe, Scale, TaskScale, get_scale
-from ulmfit_core.settings import REVISION_ENV, cache_dir, results_dir
+from ulmfit_core.pipeline import Texts, build_vocab, encode, finetune_lm, pretrain_lm, train_classifier
+from ulmfit_core.settings import REPO_ROOT, REVISION_ENV, cache_dir, results_dir
+from ulmfit_core.splits import Record, low_shot_subset, validation_split
 from ulmfit_core.tasks import classification_metrics, lm_loss, predict
 from ulmfit_core.train import TrainConfig, best_epoch, perplexity, pick_device
-from ulmfit_core.vocab import Vocab
 from ulmfit_core.transfer import match_embeddings
-from ulmfit_core import wikicorpus
+from ulmfit_core.vocab import Vocab
+from ulmfit_core.harness import pack, wikicorpus
+from ulmfit_core.harness.datasets import dataset_info, lm_eval_text, load_split
+from ulmfit_core.harness.scales import PretrainRecipe, Scale, TaskScale, get_scale
 
 ULMFIT = "freez + discr + stlr"          # the classifier's recipe (Table 7's last row)
 ULMFIT_LM = "full + discr + stlr"       # the target LM's recipe (Table 6's last row)
@@ -115,7 +115,7 @@ def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True)
 
 
 def wiki_pretrain_run(scale: Scale, recipe: PretrainRecipe, direction: str = "forward") -> Run:
-    """(a) Pretraining with ``recipe`` on the fixed Wikipedia split (:mod:`ulmfit_core.wikicorpus`): the
+    """(a) Pretraining with ``recipe`` on the fixed Wikipedia split (:mod:`ulmfit_core.harness.wikicorpus`): the
     first ``recipe.tokens`` training tokens of the eight shards in order, validation on the held-out
     articles, the vocabulary of every training article; the scale gives model size, vocabulary size, BPTT."""
     model = lm_dropouts(scale.model, recipe.drop_mult)
@@ -216,7 +216,7 @@ class TaskData:
     train: list[Record]
     valid: list[Record]
     test: list[Record]
-    extra_text: list[str]          # unlabelled texts for LM fine-tuning
+    extra_text: Texts              # unlabelled texts for LM fine-tuning
     n_classes: int
 
 
@@ -248,7 +248,7 @@ def _task_data(dataset: str, scale_name: str, packed: Path | None) -> TaskData:
 
 def _packed_task_data(dataset: str, task: TaskScale) -> TaskData:
     parts, n_classes = pack.task_parts(dataset, data_selection(task))
-    records = {part: [Record(t, int(y)) for t, y in zip(texts, labels)] for part, (texts, labels) in parts.items()}
+    records = {part: [Record(d, int(y)) for d, y in zip(docs, labels)] for part, (docs, labels) in parts.items()}
     return TaskData(records["train"], records["valid"], records["test"], parts["extra"][0], n_classes)
 
 
@@ -257,7 +257,12 @@ def labelled_train(data: TaskData, n_labelled: int) -> list[Record]:
     return low_shot_subset(data.train, n_labelled, SPLIT_SEED) if n_labelled else data.train
 
 
-def docs_for(texts: Sequence[str], vocab: Vocab, name: str, max_tokens: int, direction: str
+def record_texts(records: Sequence[Record]) -> Texts:
+    """The texts of ``records`` as the pipeline takes them: raw strings, or the pack's documents."""
+    return pack.texts_of([r.text for r in records])
+
+
+def docs_for(texts: Texts, vocab: Vocab, name: str, max_tokens: int, direction: str
              ) -> list[np.ndarray]:
     """Numericalise ``texts``, cut each to its first ``max_tokens`` tokens, reverse for a backward model."""
     docs = encode(texts, vocab, name)
@@ -266,7 +271,7 @@ def docs_for(texts: Sequence[str], vocab: Vocab, name: str, max_tokens: int, dir
     return [d[::-1].copy() for d in docs] if direction == "backward" else docs
 
 
-def corpus_texts(corpus: dict) -> list[str]:
+def corpus_texts(corpus: dict) -> Texts:
     """The articles a pretraining run's ``corpus`` entry names: WikiText-103's training text
     (``{"name": "wikitext103"}``, the paper's corpus) or Wikipedia shards (``{"shards", "words"}``)."""
     if corpus.get("name") == "wikitext103":
@@ -274,9 +279,9 @@ def corpus_texts(corpus: dict) -> list[str]:
     return wiki_texts(corpus["shards"], corpus["words"])
 
 
-def wiki_texts(shards: Sequence[int], words: int) -> list[str]:
+def wiki_texts(shards: Sequence[int], words: int) -> Texts:
     """Wikipedia articles from ``shards``, in order, up to about ``words`` whitespace words (0 = all)
-    (references into the pack when ``$ULMFIT_PACK`` names one)."""
+    (the pack's documents when ``$ULMFIT_PACK`` names one)."""
     if pack.pack_dir() is not None:
         return pack.wiki_refs(shards, words)
     out, count = [], 0
@@ -439,18 +444,18 @@ def wikitext_perplexity(model: LanguageModel, vocab: Vocab, direction: str, devi
     return perplexity(lm_loss(model.to(dev), stream, dev))
 
 
-def wikitext_paragraphs() -> list[str]:
+def wikitext_paragraphs() -> Texts:
     """The WikiText-103 test articles, one text per paragraph (from the pack when one is set)."""
     if pack.pack_dir() is not None:
         return pack.wikitext_refs()
     return [p for p in lm_eval_text("wikitext103_test_raw").split("\n") if p.strip()]
 
 
-def _lm_texts(run: Run, data: TaskData) -> list[str]:
+def _lm_texts(run: Run, data: TaskData) -> Texts:
     cfg = run.config
     if cfg["lm_text"] == "labelled":
-        return [r.text for r in labelled_train(data, cfg["n_labelled"])]
-    return [r.text for r in data.train] + data.extra_text
+        return record_texts(labelled_train(data, cfg["n_labelled"]))
+    return pack.texts_of([r.text for r in data.train] + list(data.extra_text))
 
 
 def _do_finetune(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
@@ -461,7 +466,7 @@ def _do_finetune(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
     vocab = build_vocab(texts, name, cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
     max_tokens, direction = cfg["task"]["max_tokens"], cfg["direction"]
     train_docs = docs_for(texts, vocab, name, max_tokens, direction)
-    valid_docs = docs_for([r.text for r in data.valid], vocab, f"{cfg['dataset']}-{run.scale}-valid",
+    valid_docs = docs_for(record_texts(data.valid), vocab, f"{cfg['dataset']}-{run.scale}-valid",
                           max_tokens, direction)
     model_cfg = AWDLSTMConfig.from_dict(cfg["model"])
     pretrained, pre_vocab = weights_of(run.parents[0], device) if run.parents else (None, None)
@@ -486,12 +491,12 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
     if run.parents:
         lm, vocab = weights_of(run.parents[0], device)
     else:
-        lm, vocab = None, build_vocab([r.text for r in train], f"{cfg['dataset']}-{run.scale}-clf",
+        lm, vocab = None, build_vocab(record_texts(train), f"{cfg['dataset']}-{run.scale}-clf",
                                       cfg["vocab"]["max_size"], cfg["vocab"]["min_freq"])
     max_tokens, direction = cfg["task"]["max_tokens"], cfg["direction"]
 
     def dataset(records: list[Record], part: str) -> TextDataset:
-        docs = docs_for([r.text for r in records], vocab, f"{cfg['dataset']}-{run.scale}-{part}",
+        docs = docs_for(record_texts(records), vocab, f"{cfg['dataset']}-{run.scale}-{part}",
                         max_tokens, direction)
         return TextDataset(docs, [r.label for r in records])
 
@@ -511,38 +516,23 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
     return metrics, history, arrays
 
 
-def token_texts(texts: Sequence[str], name: str, max_tokens: int) -> list[str]:
-    """``texts`` as our tokens (the neural arms' tokenisation, cached under ``name``), cut to the first
-    ``max_tokens`` tokens and joined by spaces: the linear baseline reads exactly what the classifier reads."""
-    corpus = tokenized(texts, name)
-    cut = max_tokens or None
-    return [" ".join(corpus.tokens(i)[:cut]) for i in range(len(corpus))]
-
-
 def _do_baseline(run: Run, device: str, progress: bool) -> tuple[dict, list, dict]:
     cfg = run.config
     data = task_data(cfg["dataset"], run.scale)
     train = labelled_train(data, cfg["n_labelled"])
     max_tokens, name = cfg["task"]["max_tokens"], f"{cfg['dataset']}-{run.scale}"
     parts = {"train": (train, f"{name}-clf"), "valid": (data.valid, f"{name}-valid"), "test": (data.test, f"{name}-test")}
-    texts = {part: token_texts([r.text for r in records], cache, max_tokens) for part, (records, cache) in parts.items()}
+    tokens = {part: token_texts(record_texts(records), cache, max_tokens) for part, (records, cache) in parts.items()}
     labels = {part: np.asarray([r.label for r in records], dtype=np.int64) for part, (records, _) in parts.items()}
-    model, table = fit_linear(texts["train"], labels["train"], texts["valid"], labels["valid"],
+    model, table = fit_linear(tokens["train"], labels["train"], tokens["valid"], labels["valid"],
                               LinearConfig.from_dict(cfg["model"]))
-    probs = {part: _all_classes(model, texts[part], data.n_classes) for part in ("valid", "test")}
+    probs = {part: class_probs(model, tokens[part], data.n_classes) for part in ("valid", "test")}
     metrics = {**classification_metrics(probs["valid"], labels["valid"], "valid_"),
                **classification_metrics(probs["test"], labels["test"], "test_"),
                "C": chosen_c(table), "n_train": len(train), "n_valid": len(data.valid), "n_test": len(data.test)}
     arrays = {"valid_probs": probs["valid"].astype(np.float32), "valid_labels": labels["valid"],
               "test_probs": probs["test"].astype(np.float32), "test_labels": labels["test"]}
     return metrics, table, arrays
-
-
-def _all_classes(model: Any, texts: list[str], n_classes: int) -> np.ndarray:
-    """Class probabilities with one column per class of the task, also for classes absent from training."""
-    out = np.zeros((len(texts), n_classes))
-    out[:, model.classes_] = model.predict_proba(texts)
-    return out
 
 
 # ------------------------------------------------------------------------------------ provenance
@@ -554,7 +544,7 @@ def git_revision() -> str:
     names the commit it was made from, since the copy may have no git history or a stale one."""
     if os.environ.get(REVISION_ENV):
         return os.environ[REVISION_ENV]
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()

@@ -1,6 +1,6 @@
 """Before any compute: every input a scale's notebooks will read, whether it is there, and what it costs.
 
-    python -m ulmfit_core.preflight --scale paper [--only 01 03] [--datasets imdb] [--device cuda] [--fetch]
+    python -m ulmfit_core.harness.preflight --scale paper [--only 01 03] [--datasets imdb] [--device cuda] [--fetch]
     make preflight SCALE=paper
 
 :func:`plan` lists the inputs of the runs a set of notebooks makes at a scale — each dataset split the
@@ -8,7 +8,7 @@ scale selects, the pretraining corpus, the WikiText-103 test text every pretrain
 pretrained LMs that spare a pretraining, or the pack that replaces the data folder (``$ULMFIT_PACK``) —
 checks that each is present, and estimates the compute from the scale's sizes and measured training
 throughputs. :func:`check` raises one :class:`PreflightError` naming everything missing and how to get it.
-The notebook runner (:mod:`ulmfit_core.notebooks`) and every study (:mod:`ulmfit_core.studies`) call it
+The notebook runner (:mod:`ulmfit_core.harness.notebooks`) and every study (:mod:`ulmfit_core.harness.studies`) call it
 before they tokenise or train anything; ``--fetch`` downloads what has a pinned source.
 """
 from __future__ import annotations
@@ -22,10 +22,12 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from ulmfit_core import datasets, download, pack, settings, wikicorpus
-from ulmfit_core import experiments as E
+from ulmfit_core import settings
 from ulmfit_core.awd_lstm import AWDLSTMConfig
-from ulmfit_core.scales import Scale, get_scale
+from ulmfit_core.corpus import WIKITEXT103_TRAIN
+from ulmfit_core.harness import datasets, download, pack, wikicorpus
+from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness.scales import Scale, get_scale
 
 NOTEBOOKS = {"01": "main results (Tables 2-3)", "02": "low-shot learning (Figure 3)",
              "03": "pretraining (Table 4)", "04": "LM quality (Table 5)", "05": "LM fine-tuning (Table 6)",
@@ -251,7 +253,7 @@ def _with_parents(runs: Sequence[E.Run]) -> dict[str, E.Run]:
 
 
 def _weight_folders(run: E.Run) -> tuple[Path, Path]:
-    """Where :func:`ulmfit_core.experiments.weights_of` looks for an LM run's weights, in order."""
+    """Where :func:`ulmfit_core.harness.experiments.weights_of` looks for an LM run's weights, in order."""
     return run.work_dir, settings.results_dir() / run.scale / "weights" / f"{run.kind}-{run.id}"
 
 
@@ -280,7 +282,7 @@ def runs_to_compute(runs: Sequence[E.Run]) -> list[E.Run]:
 def _how_to_fetch(scale: str, sources: Sequence[download.Source], call: str) -> str:
     total = sum(s.size or 0 for s in sources)
     urls = ", ".join(s.url for s in sources)
-    return (f"fetch: python -m ulmfit_core.preflight --scale {scale} --fetch (or make preflight SCALE={scale} "
+    return (f"fetch: python -m ulmfit_core.harness.preflight --scale {scale} --fetch (or make preflight SCALE={scale} "
             f"FETCH=1, or {call}): {_size(total)} from {urls}, each checked against its pinned SHA-256")
 
 
@@ -306,7 +308,7 @@ def dataset_inputs(scale: Scale, names: Sequence[str], root: Path) -> list[Input
         paths = list(dict.fromkeys(root / rel for split in splits for rel in datasets.split_files(name, split)))
         if datasets.fetchable(name):
             fix = _how_to_fetch(scale.name, datasets.download_sources(name),
-                                f"ulmfit_core.datasets.fetch_dataset({name!r})")
+                                f"ulmfit_core.harness.datasets.fetch_dataset({name!r})")
             out.append(_file_input("dataset", f"{name} ({', '.join(splits)})", paths, fix,
                                    lambda n=name: datasets.fetch_dataset(n, root)))
         else:
@@ -318,10 +320,10 @@ def dataset_inputs(scale: Scale, names: Sequence[str], root: Path) -> list[Input
 def corpus_inputs(scale: Scale, root: Path, packed: Path | None) -> list[Input]:
     """The pretraining corpus and the WikiText-103 test text each pretrained LM is scored on."""
     wikitext_fix = _how_to_fetch(scale.name, download.SOURCES["wikitext103_raw"],
-                                 "ulmfit_core.datasets.fetch_wikitext103()")
+                                 "ulmfit_core.harness.datasets.fetch_wikitext103()")
     fetch_wikitext = lambda: datasets.fetch_wikitext103(root)  # noqa: E731
     if scale.pretrain_corpus == "wikitext103":
-        corpus = [_file_input("corpus", "WikiText-103 training text", [root / datasets.WIKITEXT103_TRAIN],
+        corpus = [_file_input("corpus", "WikiText-103 training text", [root / WIKITEXT103_TRAIN],
                               wikitext_fix, fetch_wikitext)]
     elif packed is not None and scale.pretrain is None:
         corpus = [_pack_part(scale, packed, pack.WIKI, "Wikipedia selection")]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ulmfit_core.fileio import atomic_path, read_json
-from ulmfit_core.paper import LABEL, PAPER_KEY, main_table, paper_value
-from ulmfit_core.verdicts import mean_std
+from ulmfit_core.harness.paper import LABEL, PAPER_KEY, main_table, paper_value
+from ulmfit_core.harness.verdicts import mean_std
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
 TITLE = {"01_main_results": "Tables 2–3: main results", "02_low_shot": "Figure 3: low-shot learning",
@@ -126,7 +126,7 @@ def recorded_runs(results: Path, scale: str) -> str:
     """Markdown tables of every run recorded at ``scale``, read from the records alone: the pretrained
     LMs, the target-LM fine-tunings and the classifier arms, each arm's seeds as mean ± sd, with the
     paper's Table 2–3 ULMFiT error beside ULMFiT. For a scale whose runs cover only part of a notebook."""
-    from ulmfit_core.experiments import ULMFIT, ULMFIT_LM   # noqa: PLC0415 - torch only for this table
+    from ulmfit_core.harness.experiments import ULMFIT, ULMFIT_LM   # noqa: PLC0415 - torch only for this table
     pretrained, tuned = _records(results, scale, "pretrain"), _records(results, scale, "finetune_lm")
     out = ["### Pretrained language models", "",
            "| LM | training tokens | vocabulary | valid perplexity (Wikipedia) | WikiText-103 test perplexity "

@@ -7,7 +7,8 @@ are left for the tokenizer to fix, as fastai does. The registry holds the paper'
 four from Zhang et al.'s CSVs, downloaded with :func:`fetch_dataset`) and the stand-ins a data folder
 without them holds (``ag_news_7k6``, ``dbpedia_14k``, ``yelp_bi``, ``yelp_full``); a stand-in's name and
 description say how it differs, and its split is rebuilt deterministically (stratified, seed 0). The
-paper's pretraining corpus, WikiText-103's training text, is read by :func:`wikitext103_articles`.
+pretraining corpora's readers are the library's (:mod:`ulmfit_core.corpus`); this module downloads
+WikiText-103 (:func:`fetch_wikitext103`) and reads the LM evaluation texts (:func:`lm_eval_text`).
 
 Every reader checks its input: a malformed row, an unknown label, an empty text, a corrupt gzip file or
 a count that differs from the registry raises ``ValueError`` naming the file, the row (CSV rows counted
@@ -21,27 +22,17 @@ import io
 import re
 import shutil
 import tempfile
-import zlib
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Mapping, Sequence
 
-import numpy as np
-
-from ulmfit_core import download, settings
+from ulmfit_core import settings
+from ulmfit_core.corpus import WIKITEXT103_TRAIN, csv_rows, data_folder, text_lines
 from ulmfit_core.fileio import atomic_path, write_bytes
+from ulmfit_core.splits import UNLABELLED, Record, stratified_partition
+from ulmfit_core.harness import download
 
-UNLABELLED = -1
 RESPLIT_SEED = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One example: raw ``text`` and its ``label`` id (``UNLABELLED`` = -1 for unlabelled text)."""
-
-    text: str
-    label: int
 
 
 @dataclass(frozen=True)
@@ -115,45 +106,6 @@ def dataset_info(name: str) -> DatasetInfo:
 # --------------------------------------------------------------------------- reading files
 
 
-def _open_text(path: Path, encoding: str) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding=encoding, newline="")
-    return open(path, encoding=encoding, newline="")
-
-
-def _read_errors(path: Path, err: Exception) -> ValueError:
-    """Translate a low-level read error on ``path`` into a ``ValueError`` that names the file."""
-    if isinstance(err, UnicodeDecodeError):
-        return ValueError(f"{path}: not valid {err.encoding} text ({err})")
-    return ValueError(f"{path}: corrupt or truncated gzip file ({err})")
-
-
-_READ_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, UnicodeDecodeError)
-
-
-def _csv_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(row number, fields)`` for each CSV row of ``path`` (plain or ``.gz``)."""
-    row_no = 0
-    try:
-        with _open_text(path, encoding) as fh:
-            for row_no, row in enumerate(csv.reader(fh, strict=True), start=1):
-                yield row_no, row
-    except csv.Error as err:
-        raise ValueError(f"{path}: row {row_no + 1}: malformed CSV ({err})") from err
-    except _READ_ERRORS as err:
-        raise _read_errors(path, err) from err
-
-
-def _text_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line without its line break)`` for each line of ``path``."""
-    try:
-        with _open_text(path, encoding) as fh:
-            for line_no, line in enumerate(fh, start=1):
-                yield line_no, line.rstrip("\r\n")
-    except _READ_ERRORS as err:
-        raise _read_errors(path, err) from err
-
-
 def _expect_columns(path: Path, where: str, row: Sequence[str], n: int) -> None:
     if len(row) != n:
         raise ValueError(f"{path}: {where}: expected {n} columns, found {len(row)}")
@@ -213,7 +165,7 @@ def read_imdb_csv(path: Path, *, unlabelled: bool = False) -> list[Record]:
     the records get label -1 (the 50k reviews the paper uses for LM fine-tuning, Section 5).
     """
     path = Path(path)
-    rows = _csv_rows(path)
+    rows = csv_rows(path)
     _expect_header(path, next(rows, None), ("id", "rating", "label", "text"))
     names = DATASETS["imdb"].label_names
     records = []
@@ -236,7 +188,7 @@ def read_trec(path: Path) -> list[Record]:
     path = Path(path)
     names = DATASETS["trec6"].label_names
     records = []
-    for line_no, line in _text_lines(path, encoding="iso-8859-1"):
+    for line_no, line in text_lines(path, encoding="iso-8859-1"):
         where = f"line {line_no}"
         head, _, text = line.partition(" ")
         coarse, colon, fine = head.partition(":")
@@ -257,7 +209,7 @@ def read_zhang_csv(path: Path, n_classes: int | None = None) -> list[Record]:
     """
     path = Path(path)
     records, width = [], None
-    for row_no, row in _csv_rows(path):
+    for row_no, row in csv_rows(path):
         where = f"row {row_no}"
         if width is None:
             width = len(row)
@@ -274,7 +226,7 @@ def _read_dbpedia_subset(path: Path) -> list[Record]:
     """Read the DBpedia sample: no header, columns ``label`` (0-13) and ``content``."""
     n_classes = len(_DBPEDIA_CLASSES)
     records = []
-    for row_no, row in _csv_rows(path):
+    for row_no, row in csv_rows(path):
         where = f"row {row_no}"
         _expect_columns(path, where, row, 2)
         label = _class_number(path, where, row[0], 0, n_classes - 1)
@@ -287,7 +239,7 @@ _STARS = re.compile(r"Review Stars: ([1-5])\.0")
 
 def _read_yelp_stars(path: Path) -> list[tuple[str, int]]:
     """Read the Yelp sample (header ``text,label1,label2``); return ``(text, stars)`` pairs."""
-    rows = _csv_rows(path)
+    rows = csv_rows(path)
     _expect_header(path, next(rows, None), ("text", "label1", "label2"))
     pairs = []
     for row_no, row in rows:
@@ -301,7 +253,7 @@ def _read_yelp_stars(path: Path) -> list[tuple[str, int]]:
 
 
 def _check_class_names(path: Path, expected: Sequence[str]) -> None:
-    found = tuple(line.strip() for _, line in _text_lines(path) if line.strip())
+    found = tuple(line.strip() for _, line in text_lines(path) if line.strip())
     if found != tuple(expected):
         raise ValueError(f"{path}: class names {found} differ from the registry's {tuple(expected)}")
 
@@ -309,69 +261,6 @@ def _check_class_names(path: Path, expected: Sequence[str]) -> None:
 def _expect_count(path: Path, what: str, expected: int, found: int) -> None:
     if found != expected:
         raise ValueError(f"{path}: {what}: expected {expected} records, found {found}")
-
-
-# --------------------------------------------------------------------------- stratified splits
-
-
-def _allocate(counts: Mapping[int, int], total: int, minimum: int) -> dict[int, int]:
-    """Split ``total`` across classes in proportion to ``counts`` (largest remainder), giving each
-    class at least ``minimum`` and at most its count; the result sums exactly to ``total``."""
-    size = sum(counts.values())
-    if not 0 <= total <= size:
-        raise ValueError(f"cannot take {total} of {size} records")
-    if minimum * len(counts) > total:
-        raise ValueError(f"cannot take {total} records with at least {minimum} from each of "
-                         f"{len(counts)} classes")
-    quota = {c: Fraction(total * n, size) for c, n in counts.items()}
-    alloc = {c: min(n, max(minimum, int(quota[c]))) for c, n in counts.items()}
-    while sum(alloc.values()) < total:
-        c = max((c for c in alloc if alloc[c] < counts[c]), key=lambda c: (quota[c] - alloc[c], -c))
-        alloc[c] += 1
-    while sum(alloc.values()) > total:
-        c = min((c for c in alloc if alloc[c] > minimum), key=lambda c: (quota[c] - alloc[c], c))
-        alloc[c] -= 1
-    return alloc
-
-
-def _stratified_partition(records: Sequence[Record], n_held: int, seed: int,
-                          minimum: int = 0) -> tuple[list[Record], list[Record]]:
-    """Hold out ``n_held`` records, stratified by label; return ``(rest, held)`` in input order."""
-    labels = np.fromiter((r.label for r in records), dtype=np.int64, count=len(records))
-    classes, counts = np.unique(labels, return_counts=True)
-    alloc = _allocate(dict(zip(classes.tolist(), counts.tolist())), n_held, minimum)
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(records), dtype=bool)
-    for c in classes.tolist():
-        held[rng.permutation(np.flatnonzero(labels == c))[:alloc[c]]] = True
-    rest = [r for r, h in zip(records, held) if not h]
-    return rest, [r for r, h in zip(records, held) if h]
-
-
-def validation_split(records: Sequence[Record], frac: float = 0.1,
-                     seed: int = 0) -> tuple[list[Record], list[Record]]:
-    """Hold out ``round(frac * len(records))`` records as validation, stratified by label.
-
-    Implements the paper's protocol for its analysis (Section 5: validation error on 10% of the
-    training set). Deterministic for a given ``seed``; both parts keep the input order.
-    Returns ``(train, valid)``.
-    """
-    if not 0 < frac < 1:
-        raise ValueError(f"validation fraction must be in (0, 1), got {frac}")
-    if not records:
-        raise ValueError("cannot split an empty list of records")
-    return _stratified_partition(records, round(frac * len(records)), seed)
-
-
-def low_shot_subset(records: Sequence[Record], n: int, seed: int = 0) -> list[Record]:
-    """Return exactly ``n`` of ``records``, stratified by label (proportional, at least one per class).
-
-    The labelled-example budgets of the paper's low-shot experiments (Section 5, Figure 3).
-    Deterministic for a given ``seed``; keeps the input order.
-    """
-    if not 0 < n <= len(records):
-        raise ValueError(f"low-shot size must be in 1..{len(records)}, got {n}")
-    return _stratified_partition(records, n, seed, minimum=1)[1]
 
 
 # --------------------------------------------------------------------------- the registry's readers
@@ -398,7 +287,7 @@ def _resplit(path: Path, records: list[Record], source_size: int, name: str,
              split: str) -> list[Record]:
     """Check the source size, then split it stratified (seed 0) into the registry's train/test."""
     _expect_count(path, f"{name} source file", source_size, len(records))
-    train, test = _stratified_partition(records, DATASETS[name].split_sizes["test"], RESPLIT_SEED)
+    train, test = stratified_partition(records, DATASETS[name].split_sizes["test"], RESPLIT_SEED)
     return train if split == "train" else test
 
 
@@ -484,17 +373,6 @@ def download_sources(name: str) -> list[download.Source]:
     return list(download.SOURCES[_SOURCE_OF[name]]) if name in _SOURCE_OF else []
 
 
-def _data_root(data_root: Path | None, *, create: bool = False) -> Path:
-    """Return the data folder; a missing one raises ``FileNotFoundError`` naming ``ULMFIT_DATA``."""
-    root = Path(data_root) if data_root is not None else settings.data_dir()
-    if not root.is_dir():
-        if not create:
-            raise FileNotFoundError(f"data folder {root} not found; set {settings.DATA_ENV} to the "
-                                    f"folder that holds the datasets")
-        root.mkdir(parents=True)
-    return root
-
-
 def load_split(name: str, split: str, data_root: Path | None = None, *,
                download: bool = False) -> list[Record]:
     """Return the records of one split of dataset ``name`` (see :data:`DATASETS`).
@@ -507,7 +385,7 @@ def load_split(name: str, split: str, data_root: Path | None = None, *,
     if split not in info.split_sizes:
         raise ValueError(f"dataset {name!r} has no split {split!r}; splits: {list(info.split_sizes)}")
     layout = _LAYOUTS[name]
-    root = _data_root(data_root, create=download)
+    root = data_folder(data_root, create=download)
     path = root / layout.files[split]
     if not path.is_file():
         if not download:
@@ -640,7 +518,7 @@ def fetch_dataset(name: str, data_root: Path | None = None, *,
     ``imdb`` (archive repacked into CSV), Zhang et al.'s ``ag_news_120k``, ``dbpedia_560k``,
     ``yelp_bi_560k`` and ``yelp_full_650k`` (their ``train.csv``/``test.csv`` gzipped; ``ag_news_7k6``
     is re-split from AG's official test split, so it fetches the same files). Every source has a pinned
-    SHA-256 (:data:`ulmfit_core.download.SOURCES`); ``sha256={filename: hash}`` supplies one for a
+    SHA-256 (:data:`ulmfit_core.harness.download.SOURCES`); ``sha256={filename: hash}`` supplies one for a
     source without. Other datasets are local subsets or surrogates that no download reproduces, and
     raise ``ValueError``.
     """
@@ -648,80 +526,17 @@ def fetch_dataset(name: str, data_root: Path | None = None, *,
     if name not in _FETCHERS:
         raise ValueError(f"dataset {name!r} is a local subset or surrogate that no download "
                          f"reproduces; downloadable: {sorted(_FETCHERS)}")
-    return _FETCHERS[name](_data_root(data_root, create=True), sha256)
+    return _FETCHERS[name](data_folder(data_root, create=True), sha256)
 
 
 # --------------------------------------------------------------------------- language-model text
-
-
-def _is_title(line: str) -> bool:
-    return line.startswith(" = ") and line.endswith(" = ") and not line.startswith(" = = ")
-
-
-def _articles(paths: Sequence[Path], expect_lines: int | None = None) -> Iterator[str]:
-    """Yield the `` = Title = `` articles of ``paths``; with ``expect_lines``, each file must have that
-    many lines (checked when it has been read to its end)."""
-    for path in paths:
-        lines: list[str] = []
-        line_no = 0
-        for line_no, line in _text_lines(path):
-            if _is_title(line):
-                if lines:
-                    yield "\n".join(lines).rstrip("\n")
-                lines = [line]
-            elif lines:
-                lines.append(line)
-            elif line.strip():
-                raise ValueError(f"{path}: line {line_no}: expected an article title ' = Title = ', "
-                                 f"found {line[:60]!r}")
-        if expect_lines is not None and line_no != expect_lines:
-            raise ValueError(f"{path}: expected {expect_lines:,} lines, found {line_no:,} "
-                             f"(a truncated or different file)")
-        if lines:
-            yield "\n".join(lines).rstrip("\n")
-
-
-def wikipedia_articles(shards: Sequence[int] = range(8), data_root: Path | None = None) -> Iterator[str]:
-    """Iterate over the Wikipedia articles of the given shards (``wikipedia/wiki_0{k}.txt.gz``).
-
-    The general-domain pretraining corpus (Section 3.1; a stand-in for WikiText-103). Yields one
-    string per article: its title line ``' = Title = '``, a blank line, then one paragraph per line.
-    Missing shards raise ``FileNotFoundError`` at the call, before iteration starts.
-    """
-    root = _data_root(data_root)
-    paths = [root / "wikipedia" / f"wiki_{k:02d}.txt.gz" for k in shards]
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: Wikipedia shard not found")
-    return _articles(paths)
-
-
-WIKITEXT103_TRAIN = "wikitext/wikitext-103-raw/wiki.train.raw"
-WIKITEXT103_TRAIN_LINES = 1_801_350
-"""Lines of WikiText-103's training text as published (the valid and test files here have the published
-3,760 and 4,358); 28,475 articles, 103M words (Merity et al. 2017)."""
-
-
-def wikitext103_articles(data_root: Path | None = None) -> Iterator[str]:
-    """Iterate over the articles of WikiText-103's training text (raw variant, ``wiki.train.raw``).
-
-    The paper's general-domain pretraining corpus (Section 3.1). Yields one string per article, as
-    :func:`wikipedia_articles` does; a missing file raises ``FileNotFoundError`` at the call (it can be
-    fetched with :func:`fetch_wikitext103`), a line count other than the published one ``ValueError``
-    naming the file once it has been read.
-    """
-    path = _data_root(data_root) / WIKITEXT103_TRAIN
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: WikiText-103 training text not found "
-                                f"(fetch_wikitext103() downloads it)")
-    return _articles([path], expect_lines=WIKITEXT103_TRAIN_LINES)
 
 
 def fetch_wikitext103(data_root: Path | None = None) -> list[Path]:
     """Download WikiText-103 (raw, pinned SHA-256) and place ``wiki.train.raw`` at
     :data:`WIKITEXT103_TRAIN`, and its valid/test files where :func:`lm_eval_text` reads them if they
     are absent; return the files written."""
-    root = _data_root(data_root, create=True)
+    root = data_folder(data_root, create=True)
     targets = {"wiki.train.raw": WIKITEXT103_TRAIN, "wiki.valid.raw": _LM_EVAL_FILES["wikitext103_valid_raw"],
                "wiki.test.raw": _LM_EVAL_FILES["wikitext103_test_raw"]}
     written = []
@@ -751,7 +566,7 @@ def lm_eval_text(name: str, data_root: Path | None = None) -> str:
     WikiText-2 tokenised valid/test, PTB valid/test); unknown ``name`` raises ``KeyError``."""
     if name not in _LM_EVAL_FILES:
         raise KeyError(f"unknown LM evaluation text {name!r}; known: {sorted(_LM_EVAL_FILES)}")
-    path = _data_root(data_root) / _LM_EVAL_FILES[name]
+    path = data_folder(data_root) / _LM_EVAL_FILES[name]
     if not path.is_file():
         raise FileNotFoundError(f"{path}: LM evaluation text {name!r} not found")
     try:
@@ -771,12 +586,12 @@ def verify_checksums(data_root: Path | None = None) -> list[str]:
     Any missing file or SHA-256 mismatch raises one ``ValueError`` naming every failing file with its
     expected and actual hash; a malformed line raises ``ValueError`` naming the line.
     """
-    root = _data_root(data_root)
+    root = data_folder(data_root)
     sums = root / "SHA256SUMS"
     if not sums.is_file():
         raise FileNotFoundError(f"{sums}: checksum list not found")
     checked, problems = [], []
-    for line_no, line in _text_lines(sums):
+    for line_no, line in text_lines(sums):
         if not line.strip():
             continue
         match = _SUM_LINE.fullmatch(line)
