@@ -91,8 +91,8 @@ studies.schedule_choice(scale, "imdb", lr_mults=(1.0,), device=device)
 # %% [markdown]
 # ## Schedule lengths chosen on validation
 # How many epochs of LM fine-tuning, then of classifier training, ULMFiT needs before its validation
-# error levels off: each candidate is run with seed 0, and the shortest one that no longer candidate beats
-# by more than one standard error of the validation error is chosen (test error plays no part). The
+# error levels off: each candidate is run with seed 0, and the shortest one is chosen that no longer
+# candidate beats by more than one standard error of the validation error (test error plays no part). The
 # choice is recorded in `results/<scale>/choices/`; "used at this scale" marks the setting the scale's
 # runs use.
 

@@ -333,3 +333,20 @@ def test_each_epoch_gets_one_summary_line() -> None:
     assert epoch_summary(clf, 6, 5) == ("epoch 1/6 (group 5 of 5)  train loss 0.700  valid loss 0.500  "
                                         "valid error 12.50%  3 s")
     assert epoch_summary({**clf, "trainable_groups": [2, 3, 4]}, 6, 5).startswith("epoch 1/6 (groups 3-5 of 5)")
+
+
+def test_a_classifier_resumed_inside_an_epoch_matches_an_uninterrupted_run(tmp_path):
+    """A mid-epoch checkpoint restores the RNG after the data loader is started again, so the dropout
+    masks of the resumed batches are those of an uninterrupted run."""
+    cfg = TrainConfig(epochs=2, lr=0.01, batch_size=4)
+    straight = tiny_classifier()
+    expected = fit(straight, straight.layer_groups(), clf_task(), cfg, tmp_path / "a", CPU, progress=False)
+    broken = tiny_classifier()
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        fit(broken, broken.layer_groups(), Interrupted(clf_task(), at=1, after=3), cfg, tmp_path / "b", CPU,
+            progress=False, checkpoint_every=2)
+    assert latest_checkpoint(tmp_path / "b" / "checkpoints").name == "ckpt-1-2"
+    resumed = tiny_classifier()
+    history = fit(resumed, resumed.layer_groups(), clf_task(), cfg, tmp_path / "b", CPU, progress=False)
+    assert_same_weights(straight, resumed)
+    assert comparable(history) == comparable(expected)

@@ -126,3 +126,22 @@ def test_the_choice_is_refused_before_the_probes_are_done(tmp_path, monkeypatch)
     monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
     with pytest.raises(ValueError, match="probes of scale 'reduced' are not finished"):
         lm_recipe.chosen(get_scale("reduced"))
+
+
+def test_a_diverged_probe_is_recorded_never_best_and_shown_as_diverged(tmp_path, monkeypatch):
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    scale = get_scale("reduced")
+    probes, _ = lm_recipe.plan(scale)
+    for i, p in enumerate(probes):
+        if i == len(probes) - 1:
+            lm_recipe.record_divergence(p.run, lm_recipe.TrainingDiverged("loss became nan"), "cpu")
+        else:
+            write_json(p.run.record_path, {"id": p.run.id, "metrics": {"valid_perplexity": 100.0 + i,
+                                                                        "wikitext103_test_perplexity": 120.0},
+                                            "provenance": {"wall_seconds": 60.0}})
+    assert lm_recipe.best(probes) is probes[0] and probes[-1].perplexity == float("inf")
+    again, _ = lm_recipe.plan(scale)
+    assert all(p.recipe.drop_mult in lm_recipe.MORE_DROP_MULTS or p.recipe.lr != lm_recipe.BASE.lr
+               for p in again)                                   # the plan moved on to its next step
+    table = lm_recipe.probes_markdown(scale)
+    assert "| diverged | — |" in table and "**100.0**" in table

@@ -55,7 +55,8 @@ class PretrainedLM:
 
 
 def read_index(index: Path = INDEX) -> dict[str, dict[str, Any]]:
-    """The published LMs, ``name -> entry``; a missing or malformed index raises ``ValueError`` naming it."""
+    """The published LMs, ``name -> entry``; a missing index raises ``FileNotFoundError`` and a malformed
+    one ``ValueError``, each naming the file."""
     if not index.is_file():
         raise FileNotFoundError(f"{index}: index of published LMs not found")
     data = read_json(index)

@@ -112,6 +112,8 @@ class RunConfig(Config):
             value = getattr(cfg.data, key)
             if value:
                 cfg = cfg.replace(data=cfg.data.replace(**{key: str((base / value).resolve())}))
+        if cfg.pretrain.corpus != "wikipedia":
+            cfg = cfg.replace(pretrain=cfg.pretrain.replace(corpus=str((base / cfg.pretrain.corpus).resolve())))
         if cfg.pretrained:
             cfg = _with_pretrained(cfg, data.get("model") or {}, base, path)
         return cfg

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -154,7 +155,7 @@ def run_pretrain(cfg: RunConfig) -> None:
     if not todo:
         return
     texts = corpus_texts(cfg.pretrain)
-    name = f"pretrain-{cfg.pretrain.corpus.replace('/', '_')[-40:]}"
+    name = "pretrain-" + re.sub(r"[^\w.-]", "_", cfg.pretrain.corpus)[-40:]   # a token-cache name
     vocab = build_vocab(texts, name, max_size=cfg.pretrain.vocab_size, progress=True)
     for direction in todo:
         out = stage_dir(cfg, "pretrained", direction)

@@ -325,9 +325,12 @@ class _EpochLoop:
         done = resume["step"] if resume else 0
         partial = resume["partial"] if resume else {"loss": 0.0, "items": 0, "seconds": 0.0, "curve": []}
         total_loss, total_items, curve = partial["loss"], partial["items"], list(partial["curve"])
+        rng = torch.get_rng_state() if resume else None
         batches = iter(self.task.batches(self.epoch))
         for _ in range(done):  # the data position: skip what the checkpoint had trained on
             next(batches)
+        if rng is not None:    # starting a DataLoader draws from the global RNG: undo what the skip drew
+            torch.set_rng_state(rng)
         if resume and hasattr(self.task, "load_state_dict"):
             self.task.load_state_dict(resume.get("task_state", {}))
         t0 = time.perf_counter() - partial["seconds"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ulmfit_core.fileio import atomic_path, read_json
 from ulmfit_core.harness.paper import LABEL, PAPER_KEY, main_table, paper_value
-from ulmfit_core.harness.verdicts import mean_std
+from ulmfit_core.harness.verdicts import mean_std, signed_pp
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
 TITLE = {"01_main_results": "Tables 2–3: main results", "02_low_shot": "Figure 3: low-shot learning",
@@ -24,10 +24,6 @@ def claim_files(results: Path) -> list[dict]:
     files = [read_json(p) for p in results.glob("*/claims/*.json") if not p.name.startswith(".")]
     return sorted(files, key=lambda f: (SCALE_ORDER.index(f["scale"]) if f["scale"] in SCALE_ORDER else 99,
                                         f["notebook"]))
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:+.{digits}f}".replace("-", "−")
 
 
 def claims_table(results: Path, scales: dict[str, str], level: int = 2, link: bool = True) -> str:
@@ -48,8 +44,8 @@ def claims_table(results: Path, scales: dict[str, str], level: int = 2, link: bo
         for c in f["claims"]:
             e = c["effect"]
             name = f"*sanity check, not the paper's:* {c['claim']}" if c.get("sanity") else c["claim"]
-            rows.append(f"| {name} | {c['dataset']} | {c['split']} | {_num(c['paper_diff'])} "
-                        f"| {_num(e['mean_diff'])} [{_num(e['ci_low'])}, {_num(e['ci_high'])}] "
+            rows.append(f"| {name} | {c['dataset']} | {c['split']} | {signed_pp(c['paper_diff'])} "
+                        f"| {signed_pp(e['mean_diff'])} [{signed_pp(e['ci_low'])}, {signed_pp(e['ci_high'])}] "
                         f"| {e['n_seeds']} | **{c['verdict']}** |")
         sections.append("\n".join(rows) + "\n")
     return "\n".join(sections) if sections else "No claim has been checked yet.\n"
@@ -535,11 +531,11 @@ def scale_runs(results: Path, scale: str, order: list[str] | None = None) -> str
     pretrained, tuned = _records(results, scale, "pretrain"), _records(results, scale, "finetune_lm")
     classifiers = _records(results, scale, "classifier")
     others = {f"{p.parent.name}/{p.stem}": read_json(p) for p in sorted(results.glob(f"{scale}/*/*.json"))
-              if p.parent.name not in {"pretrain", "finetune_lm", "classifier", "claims"}
+              if p.parent.name not in {"pretrain", "finetune_lm", "classifier", "claims", "choices"}
               and not p.name.startswith(".")}
     out = [f"## Every run at the `{scale}` scale", "",
            f"Records are in `results/{scale}/<kind>/<record>.json` (kind: `pretrain`, `finetune_lm`, "
-           "`classifier`).", "", "### Pretrained language models", "", *_pretrain_rows(pretrained), ""]
+           "`classifier`, `baseline`).", "", "### Pretrained language models", "", *_pretrain_rows(pretrained), ""]
     recorded = {r["config"]["dataset"] for r in [*tuned.values(), *classifiers.values(), *others.values()]
                 if "dataset" in r["config"]}
     datasets = [ds for ds in order or [] if ds in recorded] + sorted(recorded - set(order or []))

@@ -21,14 +21,18 @@ stopped and started again at any time and picks up where it was.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ulmfit_core.fileio import atomic_path, read_json
+from ulmfit_core.fileio import atomic_path, read_json, write_json
 from ulmfit_core.settings import results_dir
-from ulmfit_core.harness.experiments import Run, ensure, publish_weights, wiki_pretrain_run
+from ulmfit_core.train import TrainingDiverged
+from ulmfit_core.harness.experiments import (Run, ensure, git_revision, provenance, publish_weights,
+                                             wiki_pretrain_run)
 from ulmfit_core.harness.publish_lms import publish
 from ulmfit_core.harness.scales import PretrainRecipe, Scale, get_scale
 
@@ -56,7 +60,20 @@ class Probe:
 
     @property
     def perplexity(self) -> float:
-        return read_json(self.run.record_path)["metrics"]["valid_perplexity"]
+        """Its held-out validation perplexity; infinite for a probe whose training diverged."""
+        value = read_json(self.run.record_path)["metrics"]["valid_perplexity"]
+        return math.inf if value is None else value
+
+
+def record_divergence(run: Run, err: TrainingDiverged, device: str) -> dict:
+    """Write the record of a probe whose loss became NaN or infinite: no perplexity, the error kept, so
+    that the planning moves on (such a probe is never the best) and nothing runs it again."""
+    record = {"id": run.id, "kind": run.kind, "scale": run.scale, "config": run.config, "parents": [],
+              "metrics": {"valid_perplexity": None, "wikitext103_test_perplexity": None, "diverged": str(err)},
+              "history": [], "provenance": provenance(device, dt.datetime.now(dt.timezone.utc), 0.0, [],
+                                                      git_revision())}
+    write_json(run.record_path, record)
+    return record
 
 
 def _probes(scale: Scale, step: str, recipes: Sequence[PretrainRecipe]) -> list[Probe]:
@@ -163,16 +180,20 @@ def probes_markdown(scale: Scale) -> str:
     rows = probe_rows(scale)
     if not rows:
         return "No pretraining probe has been recorded at this scale yet.\n"
-    best_of = {step: min(r["valid_perplexity"] for r in rows if r["step"] == step) for step in dict.fromkeys(
-        r["step"] for r in rows)}
+    def ppl(r: dict) -> float:
+        return math.inf if r["valid_perplexity"] is None else r["valid_perplexity"]
+
+    best_of = {step: min(ppl(r) for r in rows if r["step"] == step) for step in dict.fromkeys(r["step"] for r in rows)}
     out = ["| step | peak rate | dropout × | batch | tokens | valid ppl | WikiText-103 test ppl | minutes | run |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ppl = f"{r['valid_perplexity']:.1f}"
-        if r["valid_perplexity"] == best_of[r["step"]]:
-            ppl = f"**{ppl}**"
+        if r["valid_perplexity"] is None:
+            valid, test = "diverged", "—"
+        else:
+            valid, test = f"{r['valid_perplexity']:.1f}", f"{r['wikitext103_test_perplexity']:.1f}"
+            valid = f"**{valid}**" if ppl(r) == best_of[r["step"]] else valid
         out.append(f"| {r['step']} | {r['lr']:g} | {r['drop_mult']:g} | {r['batch_size']} | {r['tokens'] / 1e6:g}M "
-                   f"| {ppl} | {r['wikitext103_test_perplexity']:.1f} | {r['minutes']:.0f} | `{r['run']}` |")
+                   f"| {valid} | {test} | {r['minutes']:.0f} | `{r['run']}` |")
     return "\n".join(out) + "\n"
 
 
@@ -269,7 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for probe in probes:
             if not probe.done:
                 print(f"probe ({probe.step}): {probe.recipe.to_dict()} -> {probe.run.id}", flush=True)
-                ensure(probe.run, args.device, progress=True)
+                try:
+                    ensure(probe.run, args.device, progress=True)
+                except TrainingDiverged as err:
+                    print(f"probe {probe.run.id} diverged: {err}", flush=True)
+                    record_divergence(probe.run, err, args.device)
     print(f"chosen recipe: {chosen(scale).to_dict()}", flush=True)
     if args.probes_only:
         return 0

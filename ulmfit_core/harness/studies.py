@@ -26,7 +26,7 @@ from ulmfit_core.harness.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run,
                                              ulmfit_runs)
 from ulmfit_core.harness.paper import LABEL, PAPER_KEY, main_table, paper_numbers, paper_value
 from ulmfit_core.harness.scales import Scale, get_scale
-from ulmfit_core.harness.verdicts import Effect, describe, mean_std, paired_effect, verdict
+from ulmfit_core.harness.verdicts import Effect, describe, mean_std, paired_effect, signed_pp, verdict
 
 NOTEBOOK = {"main_results": "01_main_results", "low_shot": "02_low_shot", "pretraining_impact": "03_pretraining",
             "lm_quality": "04_lm_quality", "lm_finetuning": "05_lm_finetuning",
@@ -161,16 +161,12 @@ def compare(study: str, claim: str, dataset: str, runs_a: Sequence[Run], runs_b:
                  verdict(effect, sign), text, sanity)
 
 
-def _pp(value: float) -> str:
-    return "n/a" if value is None or np.isnan(value) else f"{value:+.2f}".replace("-", "−")
-
-
 def verdict_table(claims: Sequence[Claim]) -> pd.DataFrame:
     """The claims as a table (see :meth:`Study.verdict_table`)."""
     return pd.DataFrame([{
         "claim": ("sanity: " if c.sanity else "") + c.claim,
-        "dataset": LABEL[c.dataset], "split": c.split, "paper": _pp(c.paper_diff),
-        "ours [95% CI]": f"{_pp(c.effect['mean_diff'])} [{_pp(c.effect['ci_low'])}, {_pp(c.effect['ci_high'])}]",
+        "dataset": LABEL[c.dataset], "split": c.split, "paper": signed_pp(c.paper_diff),
+        "ours [95% CI]": f"{signed_pp(c.effect['mean_diff'])} [{signed_pp(c.effect['ci_low'])}, {signed_pp(c.effect['ci_high'])}]",
         "seeds": c.effect["n_seeds"], "verdict": c.verdict,
         "smallest detectable": f"{c.effect['mde']:.2f}"} for c in claims])
 
@@ -467,9 +463,9 @@ def schedule_choice(scale_name: str, dataset: str = "trec6", seed: int = 0,
 
 
 def levelled_off(valid_errors: dict[int, float], n_valid: int) -> int:
-    """The shortest schedule after which validation error has levelled off: the fewest epochs whose
-    error no longer schedule beats by more than one standard error of a validation error at that level,
-    sqrt(p(1 − p) / n_valid), in percentage points."""
+    """The shortest schedule after which validation error has levelled off: the fewest epochs such that
+    no longer schedule has an error lower by more than one standard error of a validation error at that
+    level, sqrt(p(1 − p) / n_valid), in percentage points."""
     if not valid_errors:
         raise ValueError("levelled_off needs at least one schedule")
     for epochs in sorted(valid_errors):

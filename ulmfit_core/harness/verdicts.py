@@ -131,6 +131,14 @@ def _signed(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}".replace("-", "\u2212")
 
 
+def signed_pp(value: float | None, digits: int = 2) -> str:
+    """``value`` (percentage points) with its sign and a typographic minus ("+1.20", "−0.50"); "n/a"
+    where there is no number (``None`` or NaN)."""
+    if value is None or np.isnan(value):
+        return "n/a"
+    return f"{value:+.{digits}f}".replace("-", "\u2212")
+
+
 def describe(claim: str, paper_diff: float, effect: Effect, expected_sign: int) -> str:
     """Return a one-line verdict, e.g.
 
