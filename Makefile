@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= smoke
 NB ?= all
 
-.PHONY: setup test nbval book preflight notebooks pack gpu-prepare gpu-restore gpu-run gpu-import smoke clean
+.PHONY: setup test nbval book preflight notebooks runs pack gpu-prepare gpu-restore gpu-run gpu-import smoke clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-book.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ preflight: $(STAMP)
 ##            the preflight runs first and stops before any compute if an input is missing
 notebooks: $(STAMP)
 	$(if $(filter smoke,$(SCALE)),$(AVX2_ONLY)) $(BIN)/python -m ulmfit_core.harness.notebooks --scale $(SCALE) $(if $(filter-out all,$(NB)),--only $(NB))
+
+## runs: make the book's missing runs at a scale first, in order of value, resumable (SCALE=reduced; KINDS=baseline
+##       for the linear baselines only; THREADS=1 to run two side by side); `make notebooks` then shows them
+runs: $(STAMP)
+	$(BIN)/python -m ulmfit_core.harness.worker --scale $(SCALE) $(if $(KINDS),--kinds $(KINDS)) $(if $(filter-out all,$(NB)),--chapters $(NB)) $(if $(THREADS),--threads $(THREADS))
 
 ## pack: tokenise a scale's inputs into a folder of token ids (default the gpu scale, into gpu_pack/);
 ##       ULMFIT_PACK=gpu_pack make notebooks SCALE=gpu then runs without the data folder

@@ -134,6 +134,8 @@ def test_the_plan_holds_exactly_the_runs_the_chapters_use(monkeypatch, tmp_path)
     assert len(on_gpu) < len(asked)
     assert planned == on_gpu
     assert len({t.run.id for t in targets}) == len(targets)          # each run once
+    everything = gpu_plan.plan(SMOKE, datasets=["trec6", gpu_plan.WIKIPEDIA], kinds=gpu_plan.ALL_KINDS)
+    assert {r.id for t in everything for r in closure(t.run)} == set(asked)
 
 
 def test_the_plan_puts_the_headline_results_first() -> None:

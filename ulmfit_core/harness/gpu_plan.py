@@ -8,8 +8,8 @@ The order (:func:`order`) is the book's: the paper's headline numbers first — 
 2–3) and the forward + backward ensemble they are reported with — on the analysis datasets (IMDb, TREC-6,
 AG); then the analysis chapters in the paper's order (Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on
 the same datasets; then the pretrained LMs' perplexity table; the other main-results datasets last.
-Only GPU work is listed: the linear baseline (run kind ``baseline``) needs no GPU and runs where the
-notebooks run.
+:func:`plan` lists the GPU work by default; the linear baseline (run kind ``baseline``) needs no GPU and is
+listed when asked for (``kinds=ALL_KINDS``), as :mod:`ulmfit_core.harness.worker` does on a CPU.
 """
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from typing import Callable, Iterable, Sequence
 
 from ulmfit_core.fileio import read_json
 from ulmfit_core.harness.experiments import (CLASSIFIER_FINETUNING, LM_FINETUNING, ULMFIT, Run, classifier_run,
-                                             finetune_run, pretrain_run, ulmfit_runs)
+                                             finetune_run, linear_run, pretrain_run, ulmfit_runs)
 from ulmfit_core.harness.scales import Scale
 
 GPU_KINDS = ("pretrain", "finetune_lm", "classifier")
+ALL_KINDS = (*GPU_KINDS, "baseline")
+LINEAR = "linear (TF-IDF)"
 WIKIPEDIA = "wikipedia"                              # the perplexity table's "dataset": the pretrained LMs
 SCHEDULE_CHOICE = {"trec6": (1.0, 2.0), "ag": (1.0, 2.0), "imdb": (1.0,)}  # chapter 6's tables: rate multiples
 EPOCH_CHOICE = ("trec6",)                            # chapter 6's schedule-length choice
@@ -68,10 +70,11 @@ def _per_seed(arms: dict[str, Callable[[int], Run]], seeds: Iterable[int]) -> Ar
 
 
 def main_results(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
-    """Tables 2–3: ULMFiT and the classifier trained from scratch."""
+    """Tables 2–3: ULMFiT and the classifier trained from scratch; the linear baseline (deterministic:
+    one run serves every seed)."""
     return _per_seed({"ULMFiT": lambda s: ulmfit_runs(scale, ds, s)[2],
                       "from scratch": lambda s: classifier_run(scale, ds, s, None, "from scratch")},
-                     seeds_for(scale, ds, seeds, main=True))
+                     seeds_for(scale, ds, seeds, main=True)) + [(LINEAR, linear_run(scale, ds))]
 
 
 def bidirectional(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
@@ -191,7 +194,7 @@ def low_shot(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
                 scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n, lm_text="labelled"), n_labelled=n),
             f"semi-supervised ULMFiT, {n or 'all'} labels": lambda s, n=n: classifier_run(
                 scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n), n_labelled=n),
-        }, seeds_for(scale, ds, seeds))
+        }, seeds_for(scale, ds, seeds)) + [(f"{LINEAR}, {n or 'all'} labels", linear_run(scale, ds, n))]
     return out
 
 
@@ -207,9 +210,10 @@ def _matches(chapter: str, wanted: Sequence[str] | None) -> bool:
 
 
 def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
-         seeds: Sequence[int] | None = None) -> list[Target]:
+         seeds: Sequence[int] | None = None, kinds: Sequence[str] = GPU_KINDS) -> list[Target]:
     """The targets of :func:`order` at ``scale`` — restricted to ``chapters`` (``01`` or
-    ``01_main_results``) and ``datasets`` where given — each GPU run once, where it first appears."""
+    ``01_main_results``) and ``datasets`` where given — each run of ``kinds`` once, where it first
+    appears."""
     unknown = [c for c in chapters or () if not any(_matches(k, [c]) for k in CHAPTERS)]
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; choose from {sorted(CHAPTERS)}")
@@ -218,7 +222,7 @@ def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence
         if not _matches(chapter, chapters) or (datasets and ds not in datasets):
             continue
         for label, run in CHAPTERS[chapter](scale, ds, seeds):
-            if run.kind in GPU_KINDS and run.id not in seen:
+            if run.kind in kinds and run.id not in seen:
                 seen.add(run.id)
                 out.append(Target(chapter, ds, label, run))
     return out

@@ -1,0 +1,65 @@
+"""The background worker: it makes the plan's missing runs in order, never twice, passes over a run
+another process is making, and honours its time limit."""
+from __future__ import annotations
+
+import pytest
+
+from ulmfit_core.fileio import read_json, write_json
+from ulmfit_core.harness import experiments, gpu_plan, worker
+from ulmfit_core.harness.experiments import Run, linear_run
+from ulmfit_core.harness.scales import get_scale
+
+SMOKE = get_scale("smoke")
+
+
+@pytest.fixture(autouse=True)
+def _results(monkeypatch, tmp_path):
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+
+
+def _recorder(made: list[str]):
+    def make(run: Run, device: str = "auto") -> dict:
+        for parent in run.parents:
+            make(parent, device)
+        if not run.record_path.exists():
+            made.append(run.id)
+            write_json(run.record_path, {"id": run.id, "kind": run.kind,
+                                         "metrics": {"valid_error": 10.0, "n_valid": 100}})
+        return read_json(run.record_path)
+    return make
+
+
+def test_the_worker_makes_every_planned_run_once_in_order() -> None:
+    made: list[str] = []
+    kw = dict(chapters=["01", "07"], datasets=["trec6"], make=_recorder(made), say=lambda m: None)
+    targets = worker.work(SMOKE, **kw)
+    planned = gpu_plan.plan(SMOKE, ["01", "07"], ["trec6"], kinds=gpu_plan.ALL_KINDS)
+    assert targets == len(planned)
+    assert made == list(dict.fromkeys(r.id for t in planned for r in gpu_plan.closure(t.run)))
+    assert "baseline" in {r.kind for t in planned for r in gpu_plan.closure(t.run)}
+    assert worker.work(SMOKE, **kw) == 0 and len(made) == len(set(made))   # a finished run is never redone
+
+
+def test_a_run_another_process_is_making_is_passed_over() -> None:
+    targets = gpu_plan.plan(SMOKE, ["01"], ["trec6"], kinds=gpu_plan.ALL_KINDS)
+    first = targets[0]
+    assert not worker.busy(first.run)
+    with experiments._claim(first.run):            # as another process's ensure() holds it
+        assert worker.busy(first.run)
+        target, waiting = worker.next_target(targets)
+        assert waiting >= 1 and target is not None and first.run not in gpu_plan.closure(target.run)
+    assert not worker.busy(first.run)
+    assert worker.next_target(targets)[0] == first
+
+
+def test_no_target_starts_after_the_time_limit() -> None:
+    made: list[str] = []
+    assert worker.work(SMOKE, datasets=["trec6"], hours=0, make=_recorder(made), say=lambda m: None) == 0
+    assert made == []
+
+
+def test_the_worker_makes_real_linear_baselines() -> None:
+    assert worker.main(["--scale", "smoke", "--kinds", "baseline", "--chapters", "01", "--datasets", "trec6"]) == 0
+    record = read_json(linear_run(SMOKE, "trec6").record_path)
+    assert record["kind"] == "baseline" and 0 <= record["metrics"]["test_error"] <= 100
