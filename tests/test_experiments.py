@@ -153,3 +153,19 @@ def test_provenance_names_the_instruction_set_and_the_variables_that_pin_it(monk
     assert plain["cpu_capability"] == experiments.torch.backends.cpu.get_cpu_capability()
     monkeypatch.setenv("MKL_CBWR", "AVX2")
     assert experiments.provenance("cpu", started, 1.0, [], "rev")["cpu_numerics_env"] == {"MKL_CBWR": "AVX2"}
+
+
+def test_pretraining_can_keep_its_best_validation_epoch(tmp_path, monkeypatch) -> None:
+    """A scale with ``pretrain_keep_best`` records the pretraining epoch of lowest validation perplexity
+    (early stopping); the others keep their run names and their last epoch."""
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    assert "early_stopping" not in pretrain_run(SMOKE).config
+    scale = dataclasses.replace(SMOKE, pretrain_epochs=3, pretrain_lr=0.05, pretrain_keep_best=True)
+    run = pretrain_run(scale)
+    assert run.config["early_stopping"] is True and run.id != pretrain_run(SMOKE).id
+    record = ensure(run, device="cpu")
+    curve = [h["valid_perplexity"] for h in record["history"]]
+    assert len(curve) == 3
+    assert record["metrics"]["epoch_kept"] == 1 + curve.index(min(curve))
+    assert record["metrics"]["valid_perplexity"] == min(curve)

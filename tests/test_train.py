@@ -350,3 +350,9 @@ def test_a_classifier_resumed_inside_an_epoch_matches_an_uninterrupted_run(tmp_p
     history = fit(resumed, resumed.layer_groups(), clf_task(), cfg, tmp_path / "b", CPU, progress=False)
     assert_same_weights(straight, resumed)
     assert comparable(history) == comparable(expected)
+
+
+def test_the_best_epoch_of_a_language_model_is_its_lowest_validation_loss() -> None:
+    from ulmfit_core.train import best_epoch  # noqa: PLC0415
+    assert best_epoch([{"valid_loss": 3.0}, {"valid_loss": 2.0}, {"valid_loss": 2.5}]) == 1
+    assert best_epoch([{"valid_error": 5.0, "valid_loss": 1.0}, {"valid_error": 4.0, "valid_loss": 2.0}]) == 1

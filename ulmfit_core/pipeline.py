@@ -69,15 +69,17 @@ def tokenized(texts: Texts, name: str, progress: bool = False) -> TokenizedCorpu
 def pretrain_lm(train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,
                 model_cfg: AWDLSTMConfig, train_cfg: TrainConfig, bptt: int = 70,
                 run_dir: Path | None = None, device: str = "auto", progress: bool = True,
-                checkpoint_every: int = 0, eval_every: int = 0) -> tuple[LanguageModel, list[dict]]:
+                checkpoint_every: int = 0, eval_every: int = 0, keep_best: bool = False
+                ) -> tuple[LanguageModel, list[dict]]:
     """(a) General-domain LM pretraining (§3.1). Returns the model and its per-epoch history; see
-    :func:`~ulmfit_core.train.fit` for checkpoints and evaluations inside an epoch."""
+    :func:`~ulmfit_core.train.fit` for checkpoints and evaluations inside an epoch, and for ``keep_best``
+    (the weights of the epoch with the lowest validation perplexity)."""
     dev = pick_device(device)
     torch.manual_seed(train_cfg.seed)
     model = LanguageModel(len(vocab), model_cfg)
     task = LMTask(train_docs, valid_docs, train_cfg.batch_size, bptt, train_cfg.seed, device=dev)
     history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress,
-                  checkpoint_every=checkpoint_every, eval_every=eval_every)
+                  checkpoint_every=checkpoint_every, eval_every=eval_every, keep_best=keep_best)
     return model, history
 
 

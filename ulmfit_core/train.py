@@ -157,8 +157,12 @@ class Every:
 
 
 def best_epoch(history: list[dict]) -> int:
-    """The index of the epoch with the lowest validation error (then loss; the earliest on a tie)."""
-    return min(range(len(history)), key=lambda i: (history[i]["valid_error"], history[i]["valid_loss"], i))
+    """The index of the epoch with the lowest validation error (then loss; the earliest on a tie); for a
+    language model, whose epochs have no error, the lowest validation loss (perplexity)."""
+    def key(i: int) -> tuple[float, float, int]:
+        loss = history[i]["valid_loss"]
+        return history[i].get("valid_error", loss), loss, i
+    return min(range(len(history)), key=key)
 
 
 def fit(model: nn.Module, groups: list[list[nn.Parameter]], task: Task, cfg: TrainConfig,

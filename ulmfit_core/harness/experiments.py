@@ -111,7 +111,8 @@ def pretrain_run(scale: Scale, direction: str = "forward", dropout: bool = True)
         "corpus": ({"shards": list(scale.wiki_shards), "words": scale.wiki_words}
                    if scale.pretrain_corpus == "wikipedia" else {"name": scale.pretrain_corpus}),
         "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
-        "model": model.to_dict(), "train": train.to_dict(), "bptt": scale.bptt, "direction": direction})
+        "model": model.to_dict(), "train": train.to_dict(), "bptt": scale.bptt, "direction": direction,
+        **({"early_stopping": True} if scale.pretrain_keep_best else {})})
 
 
 def wiki_pretrain_run(scale: Scale, recipe: PretrainRecipe, direction: str = "forward") -> Run:
@@ -383,13 +384,16 @@ def _do_pretrain(run: Run, device: str, progress: bool) -> tuple[dict, list, dic
     docs = encode(texts, vocab, name, backward=cfg["direction"] == "backward", progress=progress)
     n_valid = max(1, len(docs) // 100)
     model_cfg = AWDLSTMConfig.from_dict(cfg["model"])
+    keep_best = cfg.get("early_stopping", False)
     model, history = pretrain_lm(docs[n_valid:], docs[:n_valid], vocab, model_cfg,
                                  TrainConfig.from_dict(cfg["train"]), cfg["bptt"], run.work_dir, device,
-                                 progress)
+                                 progress, keep_best=keep_best)
     _finish_lm(run, model, vocab)
     if get_scale(run.scale).commit_pretrained:
         export_weights(run, model, vocab)
-    metrics = {"valid_perplexity": history[-1]["valid_perplexity"], "vocab_size": len(vocab),
+    kept = best_epoch(history) if keep_best else len(history) - 1
+    metrics = {"valid_perplexity": history[kept]["valid_perplexity"], **({"epoch_kept": kept + 1} if keep_best else {}),
+               "vocab_size": len(vocab),
                "train_tokens": int(sum(len(d) for d in docs[n_valid:])),
                "wikitext103_test_perplexity": wikitext_perplexity(model, vocab, cfg["direction"], device)}
     return metrics, history, {}

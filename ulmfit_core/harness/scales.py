@@ -108,6 +108,7 @@ class Scale(Config):
     pretrain_lr: float = 3e-3
     pretrain_batch: int = 64
     pretrain_drop_mult: float = 1.0    # fastai's LM dropouts times this (the reduced recipe's choice)
+    pretrain_keep_best: bool = False   # keep the pretraining epoch with the lowest validation perplexity
     lm_lr: float = 4e-3
     lm_batch: int = 32
     bptt: int = 70
