@@ -83,6 +83,14 @@ def test_recorded_runs_groups_the_seeds_of_each_arm_with_the_papers_number(tmp_p
     # the same classifier on an LM that was not fine-tuned is its own arm, without the paper's number
     assert "| TREC-6 | freez + discr + stlr (forward) | no LM fine-tuning | all | 3 | 4,907 / 500 | 12 | 15.00 ± 0.00 | 20.00 ± 0.00 |  |" in text
     assert "| TREC-6 | from scratch (forward) | none | all | 3 | 4,907 / 500 | 12 | 15.00 ± 0.00 | 14.00 ± 0.00 |  |" in text
+    assert "Linear baseline" not in text                 # none recorded: no table
+    for n, error in ((0, 9.5), (100, 30.25)):
+        _run(tmp_path, "baseline", f"b{n}", {"dataset": "trec6", "n_labelled": n},
+             {"n_train": n or 4907, "n_valid": 545, "n_test": 500, "C": 30.0, "valid_error": 10.0,
+              "test_error": error}, seconds=6.0)
+    rows = ledger.recorded_runs(tmp_path, "gpu").split("### Linear baseline")[1].splitlines()
+    assert rows[4:] == ["| TREC-6 | 100 | 100 / 545 / 500 | 30 | 10.00 | 30.25 | 0.1 min | NVIDIA H100 80GB HBM3 |",
+                        "| TREC-6 | all | 4,907 / 545 / 500 | 30 | 10.00 | 9.50 | 0.1 min | NVIDIA H100 80GB HBM3 |"]
 
 
 # ------------------------------------------------------------------------------ the book at a glance

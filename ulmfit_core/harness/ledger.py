@@ -162,7 +162,24 @@ def recorded_runs(results: Path, scale: str) -> str:
                    f"| {m['n_train']:,} / {m['n_test']:,} | {epochs} "
                    f"| {_mean_sd([r['metrics'].get('valid_error') for r in rs])} "
                    f"| {_mean_sd([r['metrics'].get('test_error') for r in rs])} | {paper} | {_compute(rs)} |")
-    return "\n".join(out) + "\n"
+    return "\n".join(out + _linear_rows(results, scale)) + "\n"
+
+
+def _linear_rows(results: Path, scale: str) -> list[str]:
+    """The table of the linear baselines recorded at ``scale`` (none: no table)."""
+    records = sorted(_records(results, scale, "baseline").values(),
+                     key=lambda r: (r["config"]["dataset"], r["config"]["n_labelled"] or float("inf")))
+    if not records:
+        return []
+    out = ["", "### Linear baseline (TF-IDF n-grams, logistic regression)", "",
+           "| dataset | labelled | train / valid / test examples | C (chosen on validation) | valid error (%) "
+           "| test error (%) | compute | device |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        c, m = r["config"], r["metrics"]
+        out.append(f"| {LABEL.get(c['dataset'], c['dataset'])} | {c['n_labelled'] or 'all'} "
+                   f"| {m['n_train']:,} / {m['n_valid']:,} / {m['n_test']:,} | {m['C']:g} | {m['valid_error']:.2f} "
+                   f"| {m['test_error']:.2f} | {_compute([r])} |")
+    return out
 
 
 # ------------------------------------------------------------------------------------ the book at a glance
