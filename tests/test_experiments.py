@@ -169,3 +169,16 @@ def test_pretraining_can_keep_its_best_validation_epoch(tmp_path, monkeypatch) -
     assert len(curve) == 3
     assert record["metrics"]["epoch_kept"] == 1 + curve.index(min(curve))
     assert record["metrics"]["valid_perplexity"] == min(curve)
+
+
+def test_lm_fine_tuning_has_its_own_dropouts_and_the_vanilla_lm_none() -> None:
+    """Target LM fine-tuning uses fastai's LM dropouts whatever multiplier pretraining chose; Table 5's
+    vanilla LM is fine-tuned without dropout too."""
+    from ulmfit_core.awd_lstm import lm_dropouts  # noqa: PLC0415
+    low = dataclasses.replace(SMOKE, pretrain_drop_mult=0.1)
+    pre = pretrain_run(low)
+    assert pre.config["model"]["weight_p"] == pytest.approx(0.02)
+    assert finetune_run(low, "trec6", 0, pre).config["model"] == lm_dropouts(SMOKE.model, 1.0).to_dict()
+    vanilla = finetune_run(low, "trec6", 0, pretrain_run(low, dropout=False), dropout=False)
+    assert vanilla.config["model"] == lm_dropouts(SMOKE.model, 0.0).to_dict()
+    assert vanilla.id != finetune_run(low, "trec6", 0, pretrain_run(low, dropout=False)).id

@@ -132,7 +132,7 @@ def wiki_pretrain_run(scale: Scale, recipe: PretrainRecipe, direction: str = "fo
 
 def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
                  variant: str = ULMFIT_LM, n_labelled: int = 0, lm_text: str = "task",
-                 epochs: int | None = None) -> Run:
+                 epochs: int | None = None, dropout: bool = True) -> Run:
     """(b) Target LM fine-tuning (Table 6 ``variant``), from ``pretrained`` or from random weights.
 
     ``lm_text``: ``task`` — every training text plus the scale's unlabelled extra, whatever
@@ -140,6 +140,10 @@ def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
     labelled texts (Figure 3, supervised ULMFiT). The configuration names the text the LM really sees,
     so runs that would train on the same text are one run. ``epochs`` overrides the scale's LM
     fine-tuning epochs (for the schedule choice).
+
+    The LM is fine-tuned with fastai's LM dropouts, whatever dropout its pretraining used (the pretraining
+    multiplier is chosen on Wikipedia validation, as fastai pretrains with 0.1 and fine-tunes with its
+    own); ``dropout=False`` turns every dropout off (Table 5's vanilla LM, with a vanilla parent).
     """
     if variant not in LM_FINETUNING:
         raise ValueError(f"unknown LM fine-tuning {variant!r}; choose one of {list(LM_FINETUNING)}")
@@ -155,8 +159,7 @@ def finetune_run(scale: Scale, dataset: str, seed: int, pretrained: Run | None,
         epochs=epochs or task.lm_epochs, lr=scale.lm_lr, batch_size=scale.lm_batch, clip=0.3, seed=seed,
         **changes).to_dict()
     direction = pretrained.config["direction"] if pretrained else "forward"
-    model = (AWDLSTMConfig.from_dict(pretrained.config["model"]) if pretrained
-             else lm_dropouts(scale.model))
+    model = lm_dropouts(scale.model, 1.0 if dropout else 0.0)
     return Run("finetune_lm", scale.name, {
         "dataset": dataset, "task": data_selection(task), "variant": variant, "train": train,
         "model": model.to_dict(), "n_labelled": n_labelled, "lm_text": lm_text, "direction": direction,

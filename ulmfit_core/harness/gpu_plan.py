@@ -97,7 +97,8 @@ def lm_quality(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
         return [("forward LM", pretrain_run(scale)), ("backward LM", pretrain_run(scale, "backward")),
                 ("vanilla LM", pretrain_run(scale, dropout=False))]
     vanilla = pretrain_run(scale, dropout=False)
-    return _per_seed({"vanilla LM": lambda s: classifier_run(scale, ds, s, finetune_run(scale, ds, s, vanilla)),
+    return _per_seed({"vanilla LM": lambda s: classifier_run(scale, ds, s, finetune_run(scale, ds, s, vanilla,
+                                                                                        dropout=False)),
                       "AWD-LSTM LM": lambda s: ulmfit_runs(scale, ds, s)[2]}, seeds_for(scale, ds, seeds))
 
 

@@ -354,7 +354,8 @@ def lm_quality(scale_name: str, datasets: Sequence[str] | None = None, seeds: Se
     """Table 5: a vanilla LM (same hyperparameters, every dropout 0) against the AWD-LSTM, plus each
     pretrained LM's perplexity on the WikiText-103 test articles."""
     def vanilla(sc: Scale, ds: str, seed: int) -> Run:
-        return classifier_run(sc, ds, seed, finetune_run(sc, ds, seed, pretrain_run(sc, dropout=False)))
+        return classifier_run(sc, ds, seed, finetune_run(sc, ds, seed, pretrain_run(sc, dropout=False),
+                                                         dropout=False))
 
     arms = {"vanilla LM": vanilla, "AWD-LSTM LM": lambda sc, ds, seed: ulmfit_runs(sc, ds, seed)[2]}
     study, _ = _ablation("lm_quality", scale_name, "table5", arms, "AWD-LSTM LM", datasets, seeds, device,
