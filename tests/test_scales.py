@@ -55,3 +55,14 @@ def test_paper_scale_pretrains_on_wikitext103(tmp_path, monkeypatch) -> None:
 def test_unknown_pretraining_corpus_is_refused() -> None:
     with pytest.raises(ConfigError, match="pretrain_corpus"):
         Scale(name="x", pretrain_corpus="books")
+
+
+def test_the_gpu_scale_pretrains_with_the_reduced_scales_chosen_rate_and_dropout() -> None:
+    """The gpu scale spends no GPU time on pretraining probes: it carries over the recipe the reduced
+    scale chose on Wikipedia validation, for several passes, keeping the best one."""
+    from ulmfit_core.harness import lm_recipe  # noqa: PLC0415
+    chosen, gpu = lm_recipe.chosen(SCALES["reduced"]), SCALES["gpu"]
+    assert (gpu.pretrain_lr, gpu.pretrain_drop_mult) == (chosen.lr, chosen.drop_mult)
+    assert gpu.pretrain_epochs > 1 and gpu.pretrain_keep_best
+    run = E.pretrain_run(gpu)
+    assert run.config["train"]["lr"] == chosen.lr and run.config["early_stopping"] is True
