@@ -164,7 +164,15 @@ def test_pretraining_can_keep_its_best_validation_epoch(tmp_path, monkeypatch) -
     scale = dataclasses.replace(SMOKE, pretrain_epochs=3, pretrain_lr=0.05, pretrain_keep_best=True)
     run = pretrain_run(scale)
     assert run.config["early_stopping"] is True and run.id != pretrain_run(SMOKE).id
+    asked = []
+    real = experiments.pretrain_lm
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("keep_best"))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(experiments, "pretrain_lm", spy)
     record = ensure(run, device="cpu")
+    assert asked == [True]                         # training itself restores the best epoch's weights
     curve = [h["valid_perplexity"] for h in record["history"]]
     assert len(curve) == 3
     assert record["metrics"]["epoch_kept"] == 1 + curve.index(min(curve))

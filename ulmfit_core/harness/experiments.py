@@ -311,11 +311,16 @@ def ensure(run: Run, device: str = "auto", progress: bool = False) -> dict:
         return _execute(run, device, progress)
 
 
+def lock_path(run: Run) -> Path:
+    """The lock file of ``run``, beside its cache folder: held while a process makes the run."""
+    return run.work_dir.with_name(run.work_dir.name + ".lock")
+
+
 @contextlib.contextmanager
 def _claim(run: Run) -> Iterator[None]:
     """Hold an exclusive lock on ``run`` (a lock file beside its cache folder), so that two processes
     asking for the same run, e.g. two notebooks executed side by side, compute it once."""
-    lock = run.work_dir.with_name(run.work_dir.name + ".lock")
+    lock = lock_path(run)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ulmfit_core.harness.experiments import Run, ensure
+from ulmfit_core.harness.experiments import Run, ensure, lock_path
 from ulmfit_core.harness.gpu_plan import ALL_KINDS, Target, closure, plan
 from ulmfit_core.harness.scales import Scale, get_scale
 
@@ -34,7 +34,7 @@ Ensure = Callable[[Run, str], dict]
 
 def busy(run: Run) -> bool:
     """Whether another process holds ``run``'s lock, i.e. is making it now."""
-    lock = run.work_dir.with_name(run.work_dir.name + ".lock")
+    lock = lock_path(run)
     if not lock.exists():
         return False
     with open(lock, "a+b") as fh:
