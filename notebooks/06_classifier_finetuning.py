@@ -62,43 +62,27 @@ study.image()
 study.verdict_table()
 
 # %% [markdown]
-# ## How long the classifier trains
-# The paper trains the classifier for up to 50 epochs; a CPU scale affords far fewer, and with one epoch
-# per unfreezing stage ULMFiT spends four of them partly frozen. So the number of epochs was chosen on
-# *validation* error with seed 0 (TREC-6, then AG News and IMDb), for ULMFiT and for training from scratch
-# alike (test error plays no part); for TREC-6 and AG News twice the paper's peak rate was tried as well.
-# "used at this scale" marks the setting of every run on this page and the others.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-studies.schedule_choice(scale, device=device)
-
-# %% [markdown]
-# The same choice for AG News, between 6 and 10 epochs:
-
-# %%
-# NBVAL_CHECK_OUTPUT
-studies.schedule_choice(scale, "ag_news_7k6", device=device)
-
-# %% [markdown]
-# And for IMDb, between 6 and 12 epochs at the paper's peak rates only (an IMDb classifier takes
-# 9–27 minutes on the 2-core CPU, so twice the rate was not tried):
-
-# %%
-# NBVAL_CHECK_OUTPUT
-studies.schedule_choice(scale, "imdb", lr_mults=(1.0,), device=device)
-
-# %% [markdown]
 # ## Schedule lengths chosen on validation
-# How many epochs of LM fine-tuning, then of classifier training, ULMFiT needs before its validation
-# error levels off: each candidate is run with seed 0, and the shortest one is chosen that no longer
-# candidate beats by more than one standard error of the validation error (test error plays no part). The
-# choice is recorded in `results/<scale>/choices/`; "used at this scale" marks the setting the scale's
-# runs use.
+# The paper trains the classifier for up to 50 epochs; a CPU scale affords far fewer, and with one epoch
+# per unfreezing stage ULMFiT spends four of them partly frozen. So before any other run of the scale,
+# each dataset chooses how many epochs of LM fine-tuning, of classifier training and of training from
+# scratch it needs: each candidate is run with seed 0, every LM candidate followed by the longest
+# classifier candidate, and the shortest candidate is chosen that no longer one beats by more than one
+# standard error of the validation error (test error plays no part). The choices are recorded in
+# `results/<scale>/choices/`; "used at this scale" marks the setting of every run of the book.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-studies.epoch_choice(scale, "trec6", device=device)[0]
+studies.epoch_choices(scale, device=device)
+
+# %% [markdown]
+# ## At which peak rate
+# With those schedules, twice the paper's peak rate against the paper's own, for ULMFiT and for
+# training from scratch, on validation error with seed 0:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+studies.rate_check(scale, device=device)
 
 # %% [markdown]
 # ## Reproducibility

@@ -126,8 +126,8 @@ def test_the_plan_holds_exactly_the_runs_the_chapters_use(monkeypatch, tmp_path)
                   studies.lm_finetuning, studies.classifier_finetuning, studies.bidirectional):
         study("smoke", ["trec6"])
     studies.perplexity_table("smoke")
-    studies.schedule_choice("smoke", "trec6")
-    studies.epoch_choice("smoke", "trec6")
+    studies.rate_check("smoke", ["trec6"])
+    studies.epoch_choices("smoke")
     targets = gpu_plan.plan(SMOKE, datasets=["trec6", gpu_plan.WIKIPEDIA])
     planned = {r.id for t in targets for r in closure(t.run)}
     on_gpu = {i for i, r in asked.items() if r.kind != "baseline"}   # the linear baseline runs on a CPU
@@ -138,8 +138,13 @@ def test_the_plan_holds_exactly_the_runs_the_chapters_use(monkeypatch, tmp_path)
     assert {r.id for t in everything for r in closure(t.run)} == set(asked)
 
 
-def test_the_plan_puts_the_headline_results_first() -> None:
-    targets = gpu_plan.plan(SMOKE)
+def test_the_plan_puts_the_schedule_choices_first_then_the_headline_results() -> None:
+    everything = gpu_plan.plan(SMOKE)
+    first = [t for t in everything if t.chapter == gpu_plan.EPOCH_CHOICE]
+    assert first and everything[:len(first)] == first and {t.dataset for t in first} == {"trec6"}
+    assert [t.label for t in first[:2]] == ["epoch choice: LM fine-tuning, epochs 1",
+                                            "epoch choice: LM fine-tuning, epochs 2"]
+    targets = everything[len(first):]
     assert [(t.chapter, t.dataset) for t in targets[:2]] == [("01_main_results", "imdb")] * 2
     assert [t.label for t in targets[:2]] == ["ULMFiT, seed 0", "from scratch, seed 0"]
     assert targets[2].chapter == "07_bidirectional" and targets[2].label == "backward ULMFiT, seed 0"

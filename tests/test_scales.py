@@ -66,3 +66,23 @@ def test_the_gpu_scale_pretrains_with_the_reduced_scales_chosen_rate_and_dropout
     assert gpu.pretrain_epochs > 1 and gpu.pretrain_keep_best
     run = E.pretrain_run(gpu)
     assert run.config["train"]["lr"] == chosen.lr and run.config["early_stopping"] is True
+
+
+def test_the_reduced_scale_pretrains_with_the_recipe_chosen_on_wikipedia_validation() -> None:
+    from ulmfit_core.harness import lm_recipe  # noqa: PLC0415
+    reduced = SCALES["reduced"]
+    assert reduced.pretrain == lm_recipe.chosen(reduced)
+    assert E.pretrain_run(reduced).id == lm_recipe.final_runs(reduced)["forward"].id
+
+
+def test_the_reduced_scales_epochs_are_the_choices_recorded_on_validation(tmp_path, monkeypatch) -> None:
+    """Every recorded schedule-length choice (results/<scale>/choices/) is what the scale's runs use; a
+    choice the scale does not follow is named."""
+    from ulmfit_core.fileio import write_json  # noqa: PLC0415
+    from ulmfit_core.harness import epoch_choice  # noqa: PLC0415
+    reduced = SCALES["reduced"]
+    assert epoch_choice.mismatches(reduced) == []
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
+    other = {**epoch_choice.used(reduced, "trec6"), "lm_epochs": 99}
+    write_json(tmp_path / "reduced" / "choices" / "trec6.json", {"choice": other})
+    assert [m.split(":")[0] for m in epoch_choice.mismatches(reduced)] == ["trec6"]

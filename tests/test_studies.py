@@ -1,8 +1,8 @@
-"""Which seeds each study runs: the scale's, with more for the main results where the scale says so."""
+"""Which seeds each study runs: the scale's, with more for the headline studies where the scale says so."""
 import dataclasses
 
 from ulmfit_core.harness.scales import get_scale
-from ulmfit_core.harness.studies import _seeds
+from ulmfit_core.harness.scales import seeds_for as _seeds
 
 SMOKE = get_scale("smoke")
 
@@ -17,7 +17,18 @@ def test_main_results_take_the_main_seeds_and_every_other_study_the_seeds() -> N
     assert _seeds(SMOKE, "imdb", None, main=True) == list(task.seeds)  # no main seeds: the seeds
 
 
-def test_reduced_imdb_runs_three_seeds_for_its_main_result_only() -> None:
+def test_reduced_imdb_runs_three_seeds_for_its_headline_studies_only() -> None:
+    """IMDb: three seeds for the main results, Table 4 and Figure 3, one for the other ablations."""
+    from ulmfit_core.harness import gpu_plan  # noqa: PLC0415
+    reduced = get_scale("reduced")
+    for chapter, n_seeds in (("01_main_results", 3), ("02_low_shot", 3), ("03_pretraining", 3),
+                             ("05_lm_finetuning", 1), ("07_bidirectional", 1)):
+        labels = [label for label, _ in gpu_plan.CHAPTERS[chapter](reduced, "imdb", None)]
+        assert {label.rsplit("seed ", 1)[1] for label in labels if "seed " in label} == {
+            str(s) for s in range(n_seeds)}, chapter
+
+
+def test_reduced_imdb_seed_lists() -> None:
     reduced = get_scale("reduced")
     assert _seeds(reduced, "imdb", None, main=True) == [0, 1, 2]
     assert _seeds(reduced, "imdb", None) == [0]
@@ -31,37 +42,43 @@ import pytest  # noqa: E402
 
 from ulmfit_core.fileio import read_json  # noqa: E402
 from ulmfit_core.harness import studies  # noqa: E402
+from ulmfit_core.harness.epoch_choice import levelled_off  # noqa: E402
 from ulmfit_core.harness.verdicts import Effect  # noqa: E402
 
 
 def test_levelled_off_is_the_shortest_schedule_no_longer_one_beats_by_a_standard_error() -> None:
     # 400 validation examples at ~20% error: one standard error is 2 points
-    assert studies.levelled_off({2: 30.0, 4: 21.0, 8: 20.0, 16: 19.5}, 400) == 4
-    assert studies.levelled_off({2: 30.0, 4: 25.0, 8: 20.0}, 400) == 8
-    assert studies.levelled_off({2: 20.0, 4: 21.0}, 400) == 2
+    assert levelled_off({2: 30.0, 4: 21.0, 8: 20.0, 16: 19.5}, 400) == 4
+    assert levelled_off({2: 30.0, 4: 25.0, 8: 20.0}, 400) == 8
+    assert levelled_off({2: 20.0, 4: 21.0}, 400) == 2
     with pytest.raises(ValueError, match="at least one"):
-        studies.levelled_off({}, 10)
+        levelled_off({}, 10)
 
 
 def test_the_epoch_choice_picks_what_its_table_says(tmp_path, monkeypatch) -> None:
-    """With validation errors made up from each run's epochs, the choice, its table and its record agree."""
+    """With validation errors made up from each run's schedule, the choice of each of the three stages,
+    its table and its record agree; every LM candidate is judged with the longest classifier (8 epochs)."""
     monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
-    made_up = {("finetune_lm", 1): 40.0, ("finetune_lm", 2): 30.0, ("classifier", 5): 31.0, ("classifier", 8): 30.0}
+    ulmfit = studies.ULMFIT
+    made_up = {(ulmfit, 1, 8): 40.0, (ulmfit, 2, 8): 30.0, (ulmfit, 2, 5): 31.0,
+               ("from scratch", 0, 5): 60.0, ("from scratch", 0, 8): 45.0}
+    asked = []
 
     def ensure(run, device="auto"):
-        lm = run.parents[0] if run.parents else None
-        if lm is not None and lm.kind == "finetune_lm" and run.config["train"]["epochs"] == 5:
-            return {"metrics": {"valid_error": made_up[("finetune_lm", lm.config["train"]["epochs"])]}}
-        return {"metrics": {"valid_error": made_up[("classifier", run.config["train"]["epochs"])]}}
+        lm_epochs = run.parents[0].config["train"]["epochs"] if run.parents else 0
+        key = (run.config["variant"], lm_epochs, run.config["train"]["epochs"])
+        asked.append(key)
+        return {"metrics": {"valid_error": made_up[key], "n_valid": 40}}
 
     monkeypatch.setattr(studies, "ensure", ensure)
-    monkeypatch.setattr(studies, "task_data", lambda ds, sc: type("D", (), {"valid": [0] * 40})())
     table, choice = studies.epoch_choice("smoke", "trec6", device="cpu")
-    assert choice == {"lm_epochs": 2, "clf_epochs": 5}          # 31 vs 30 is within one SE of 40 examples
+    assert set(asked) == set(made_up)                            # only these runs, the LM ones at 8 epochs
+    assert choice == {"lm_epochs": 2, "clf_epochs": 5, "scratch_epochs": 8}  # 31 vs 30: within one SE of 40
     chosen = table[table["chosen"] == "yes"]
-    assert dict(zip(chosen["schedule"], chosen["epochs"])) == {"LM fine-tuning": 2, "classifier": 5}
+    assert dict(zip(chosen["schedule"], chosen["epochs"])) == {"LM fine-tuning": 2, "classifier": 5,
+                                                               "from scratch": 8}
     record = read_json(tmp_path / "smoke" / "choices" / "trec6.json")
-    assert record["choice"] == choice and record["n_valid"] == 40 and len(record["table"]) == 4
+    assert record["choice"] == choice and record["n_valid"] == 40 and len(record["table"]) == 6
 
 
 def test_the_verdict_table_has_one_row_per_claim_and_marks_sanity_checks() -> None:

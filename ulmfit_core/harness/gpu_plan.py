@@ -4,9 +4,10 @@
 list beforehand, to run the most useful missing runs first and to start none it cannot finish. This
 module builds the same runs with the same builders (a test checks the lists against the studies).
 
-The order (:func:`order`) is the book's: the paper's headline numbers first — the main results (Tables
-2–3) and the forward + backward ensemble they are reported with — on the analysis datasets (IMDb, TREC-6,
-AG); then the analysis chapters in the paper's order (Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on
+The order (:func:`order`) is the book's, after the schedule-length choices of the datasets that make one
+(:mod:`ulmfit_core.harness.epoch_choice`; they decide the epochs of every later run): the paper's headline
+numbers first — the main results (Tables 2–3) and the forward + backward ensemble they are reported
+with — on the analysis datasets (IMDb, TREC-6, AG); then the analysis chapters in the paper's order (Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on
 the same datasets; then the pretrained LMs' perplexity table; the other main-results datasets last.
 :func:`plan` lists the GPU work by default; the linear baseline (run kind ``baseline``) needs no GPU and is
 listed when asked for (``kinds=ALL_KINDS``), as :mod:`ulmfit_core.harness.worker` does on a CPU.
@@ -16,23 +17,24 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Iterable, Sequence
 
-from ulmfit_core.fileio import read_json
 from ulmfit_core.harness.experiments import (CLASSIFIER_FINETUNING, LM_FINETUNING, ULMFIT, Run, classifier_run,
                                              finetune_run, linear_run, pretrain_run, ulmfit_runs)
-from ulmfit_core.harness.scales import Scale
+from ulmfit_core.harness import epoch_choice as choices
+from ulmfit_core.harness.scales import Scale, seeds_for
 
 GPU_KINDS = ("pretrain", "finetune_lm", "classifier")
 ALL_KINDS = (*GPU_KINDS, "baseline")
 LINEAR = "linear (TF-IDF)"
+EPOCH_CHOICE = "00_epoch_choice"                     # shown in chapter 6; made before any other run
 WIKIPEDIA = "wikipedia"                              # the perplexity table's "dataset": the pretrained LMs
-SCHEDULE_CHOICE = {"trec6": (1.0, 2.0), "ag": (1.0, 2.0), "imdb": (1.0,)}  # chapter 6's tables: rate multiples
-EPOCH_CHOICE = ("trec6",)                            # chapter 6's schedule-length choice
+RATE_CHECK = {"trec6": (1.0, 2.0), "ag": (1.0, 2.0)}  # chapter 6's peak-rate table: multiples of the paper's
 
 
 def order(scale: Scale) -> list[tuple[str, str]]:
     """(chapter, dataset) pairs in order of value at ``scale`` (see the module docstring)."""
     analysis = scale.analysis()
-    return [*((chapter, ds) for ds in analysis for chapter in ("01_main_results", "07_bidirectional")),
+    return [*((EPOCH_CHOICE, ds) for ds in scale.datasets()),
+            *((chapter, ds) for ds in analysis for chapter in ("01_main_results", "07_bidirectional")),
             *((chapter, ds) for chapter in ("03_pretraining", "04_lm_quality", "05_lm_finetuning",
                                             "06_classifier_finetuning", "02_low_shot") for ds in analysis),
             ("04_lm_quality", WIKIPEDIA),
@@ -53,15 +55,6 @@ class Target:
 
 
 Arms = list[tuple[str, Run]]
-
-
-def seeds_for(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
-    """The seeds a study uses: ``seeds`` where given, else the scale's (``main_seeds`` for the main
-    results where set), as :mod:`ulmfit_core.harness.studies` chooses them."""
-    if seeds is not None:
-        return list(seeds)
-    task = scale.task(dataset)
-    return list(task.main_seeds if main and task.main_seeds else task.seeds)
 
 
 def _per_seed(arms: dict[str, Callable[[int], Run]], seeds: Iterable[int]) -> Arms:
@@ -87,7 +80,7 @@ def bidirectional(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
 def pretraining_impact(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
     """Table 4: ULMFiT with and without pretraining."""
     return _per_seed({"without pretraining": lambda s: classifier_run(scale, ds, s, finetune_run(scale, ds, s, None)),
-                      "with pretraining": lambda s: ulmfit_runs(scale, ds, s)[2]}, seeds_for(scale, ds, seeds))
+                      "with pretraining": lambda s: ulmfit_runs(scale, ds, s)[2]}, seeds_for(scale, ds, seeds, main=True))
 
 
 def lm_quality(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
@@ -124,7 +117,7 @@ def classifier_finetuning(scale: Scale, ds: str, seeds: Sequence[int] | None) ->
     arms["ULMFiT, no LM fine-tuning"] = lambda s: classifier_run(scale, ds, s, no_ft(s))
     arms["full, no LM fine-tuning"] = lambda s: classifier_run(scale, ds, s, no_ft(s), "full")
     out = _per_seed(arms, seeds_for(scale, ds, seeds))
-    return out + schedule_choice(scale, ds) + epoch_choice(scale, ds)
+    return out + rate_check(scale, ds)
 
 
 def _same(scale: Scale, name: str, ds: str) -> bool:
@@ -135,52 +128,28 @@ def _same(scale: Scale, name: str, ds: str) -> bool:
         return False
 
 
-def schedule_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
-    """The runs of :func:`ulmfit_core.harness.studies.schedule_choice` as chapter 6 calls it for ``ds``."""
-    mults = next((m for name, m in SCHEDULE_CHOICE.items() if _same(scale, name, ds)), None)
-    if mults is None:
-        return []
-    task = scale.task(ds)
+def rate_check(scale: Scale, ds: str, seed: int = 0, lr_mults: Sequence[float] | None = None) -> Arms:
+    """The runs of :func:`ulmfit_core.harness.studies.rate_check` for ``ds`` (the multiples of
+    :data:`RATE_CHECK` unless given): ULMFiT and from scratch at the paper's peak rate times each multiple,
+    with the scale's schedule lengths; multiple 1 is the chapters' own run."""
+    mults = lr_mults or next((m for name, m in RATE_CHECK.items() if _same(scale, name, ds)), ())
     lm = ulmfit_runs(scale, ds, seed)[1]
     out = []
     for variant, parent in ((ULMFIT, lm), ("from scratch", None)):
         rate = CLASSIFIER_FINETUNING[variant]["lr"]
-        for n in task.tune_epochs or (task.clf_epochs,):
-            for mult in mults:
-                out.append((f"schedule choice: {variant}, {n} epochs, rate x{mult:g}",
-                            classifier_run(scale, ds, seed, parent, variant,
-                                           changes={"epochs": n, "lr": rate * mult})))
+        out += [(f"rate check: {variant}, rate x{mult:g}",
+                 classifier_run(scale, ds, seed, parent, variant, changes={"lr": rate * mult})) for mult in mults]
     return out
 
 
-def epoch_choice(scale: Scale, ds: str, seed: int = 0) -> Arms:
-    """The runs of :func:`ulmfit_core.harness.studies.epoch_choice` for ``ds`` as far as they can be known: the
-    LM fine-tuning candidates, then — once all of them are recorded, which decides the LM — the
-    classifier candidates on the chosen LM."""
-    if not any(_same(scale, name, ds) for name in EPOCH_CHOICE):
+def epoch_choice(scale: Scale, ds: str, seeds: Sequence[int] | None = None) -> Arms:
+    """The schedule-length choice of ``ds`` (:mod:`ulmfit_core.harness.epoch_choice`, one seed) as far as
+    the records so far decide it: the LM fine-tuning candidates, the classifier candidates once the LM is
+    chosen, and the from-scratch candidates."""
+    if not choices.has_choice(scale, ds):
         return []
-    task, pre = scale.task(ds), pretrain_run(scale)
-    first = {n: classifier_run(scale, ds, seed, finetune_run(scale, ds, seed, pre, epochs=n))
-             for n in task.tune_lm_epochs or (task.lm_epochs,)}
-    arms = [(f"epoch choice: LM fine-tuning {n} epochs", run) for n, run in first.items()]
-    chosen = _chosen_lm_epochs(first)
-    if chosen is None:
-        return arms
-    lm = finetune_run(scale, ds, seed, pre, epochs=chosen)
-    return arms + [(f"epoch choice: classifier {n} epochs", classifier_run(scale, ds, seed, lm, changes={"epochs": n}))
-                   for n in task.tune_epochs or (task.clf_epochs,)]
-
-
-def _chosen_lm_epochs(candidates: dict[int, Run]) -> int | None:
-    """The LM fine-tuning epochs :func:`ulmfit_core.harness.studies.levelled_off` chooses among the recorded
-    ``candidates`` (epochs -> classifier run), or None until every one is recorded."""
-    if not all(r.record_path.exists() for r in candidates.values()):
-        return None
-    from ulmfit_core.harness.studies import levelled_off  # noqa: PLC0415 — plotting libraries only once needed
-
-    records = {n: read_json(r.record_path) for n, r in candidates.items()}
-    n_valid = next(iter(records.values()))["metrics"]["n_valid"]
-    return levelled_off({n: rec["metrics"]["valid_error"] for n, rec in records.items()}, n_valid)
+    runs, _ = choices.walk(scale, ds, choices.recorded)
+    return [(f"epoch choice: {stage}, epochs {n}", run) for stage, n, run in runs]
 
 
 def low_shot(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
@@ -195,11 +164,12 @@ def low_shot(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
                 scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n, lm_text="labelled"), n_labelled=n),
             f"semi-supervised ULMFiT, {n or 'all'} labels": lambda s, n=n: classifier_run(
                 scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n), n_labelled=n),
-        }, seeds_for(scale, ds, seeds)) + [(f"{LINEAR}, {n or 'all'} labels", linear_run(scale, ds, n))]
+        }, seeds_for(scale, ds, seeds, main=True)) + [(f"{LINEAR}, {n or 'all'} labels", linear_run(scale, ds, n))]
     return out
 
 
 CHAPTERS: dict[str, Callable[[Scale, str, Sequence[int] | None], Arms]] = {
+    EPOCH_CHOICE: epoch_choice,
     "01_main_results": main_results, "02_low_shot": low_shot, "03_pretraining": pretraining_impact,
     "04_lm_quality": lm_quality, "05_lm_finetuning": lm_finetuning,
     "06_classifier_finetuning": classifier_finetuning, "07_bidirectional": bidirectional,

@@ -18,7 +18,7 @@ import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -27,6 +27,7 @@ from ulmfit_core.awd_lstm import AWDLSTMConfig
 from ulmfit_core.corpus import WIKITEXT103_TRAIN
 from ulmfit_core.harness import datasets, download, pack, wikicorpus
 from ulmfit_core.harness import experiments as E
+from ulmfit_core.harness import gpu_plan
 from ulmfit_core.harness.scales import Scale, get_scale
 
 NOTEBOOKS = {"01": "main results (Tables 2-3)", "02": "low-shot learning (Figure 3)",
@@ -152,79 +153,6 @@ _DEVICE_NAMES = {"cpu": "a 2-core CPU", "cuda": "one NVIDIA H100"}
 
 # ------------------------------------------------------------------------------------------ the runs
 
-def _seeds(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
-    if seeds:
-        return list(seeds)
-    task = scale.task(dataset)
-    return list(task.main_seeds if main and task.main_seeds else task.seeds)
-
-
-def _main_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    for seed in _seeds(scale, ds, seeds, main=True):
-        yield E.ulmfit_runs(scale, ds, seed)[2]
-        yield E.classifier_run(scale, ds, seed, None, "from scratch")
-
-
-def _low_shot_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    pre = E.pretrain_run(scale)
-    for seed in _seeds(scale, ds, seeds):
-        for n in (*scale.task(ds).low_shot, 0):
-            yield E.classifier_run(scale, ds, seed, None, "from scratch", n)
-            yield E.classifier_run(scale, ds, seed, E.finetune_run(scale, ds, seed, pre, n_labelled=n,
-                                                                   lm_text="labelled"), n_labelled=n)
-            yield E.classifier_run(scale, ds, seed, E.finetune_run(scale, ds, seed, pre, n_labelled=n),
-                                   n_labelled=n)
-
-
-def _pretraining_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    for seed in _seeds(scale, ds, seeds):
-        yield E.classifier_run(scale, ds, seed, E.finetune_run(scale, ds, seed, None))
-        yield E.ulmfit_runs(scale, ds, seed)[2]
-
-
-def _lm_quality_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    vanilla = E.pretrain_run(scale, dropout=False)
-    for seed in _seeds(scale, ds, seeds):
-        yield E.classifier_run(scale, ds, seed, E.finetune_run(scale, ds, seed, vanilla))
-        yield E.ulmfit_runs(scale, ds, seed)[2]
-
-
-def _lm_finetuning_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    pre = E.pretrain_run(scale)
-    for seed in _seeds(scale, ds, seeds):
-        for variant in E.LM_FINETUNING:
-            yield E.classifier_run(scale, ds, seed, E.finetune_run(scale, ds, seed, pre, variant))
-
-
-def _classifier_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    pre = E.pretrain_run(scale)
-    for seed in _seeds(scale, ds, seeds):
-        lm = E.ulmfit_runs(scale, ds, seed)[1]
-        no_ft = E.finetune_run(scale, ds, seed, pre, "no LM fine-tuning")
-        for variant in E.CLASSIFIER_FINETUNING:
-            yield E.classifier_run(scale, ds, seed, None if variant == "from scratch" else lm, variant)
-        yield E.classifier_run(scale, ds, seed, no_ft)
-        yield E.classifier_run(scale, ds, seed, no_ft, "full")
-    task, lm = scale.task(ds), E.ulmfit_runs(scale, ds, 0)[1]      # the schedule choice: seed 0
-    mults = (1.0,) if ds == "imdb" else (1.0, 2.0)
-    for variant, parent in ((E.ULMFIT, lm), ("from scratch", None)):
-        for epochs in task.tune_epochs or (task.clf_epochs,):
-            for mult in mults:
-                lr = E.CLASSIFIER_FINETUNING[variant]["lr"] * mult
-                yield E.classifier_run(scale, ds, 0, parent, variant, changes={"epochs": epochs, "lr": lr})
-
-
-def _bidirectional_runs(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Iterator[E.Run]:
-    for seed in _seeds(scale, ds, seeds):
-        for direction in ("forward", "backward"):
-            yield E.ulmfit_runs(scale, ds, seed, direction)[2]
-
-
-_RUNS: dict[str, Callable[[Scale, str, Sequence[int] | None], Iterator[E.Run]]] = {
-    "01": _main_runs, "02": _low_shot_runs, "03": _pretraining_runs, "04": _lm_quality_runs,
-    "05": _lm_finetuning_runs, "06": _classifier_runs, "07": _bidirectional_runs}
-
-
 def notebook_datasets(scale: Scale, notebook: str, only: Sequence[str] | None = None) -> list[str]:
     """The datasets ``notebook`` runs at ``scale``: ``only`` where given, else all of the scale's for the
     main results (01) and its analysis datasets (IMDb, TREC-6, AG) for the others."""
@@ -237,8 +165,18 @@ def notebook_datasets(scale: Scale, notebook: str, only: Sequence[str] | None = 
 
 def notebook_runs(scale: Scale, notebook: str, only: Sequence[str] | None = None,
                   seeds: Sequence[int] | None = None) -> list[E.Run]:
-    """The runs the study of ``notebook`` asks for (``ensure`` computes their parents too)."""
-    return [run for ds in notebook_datasets(scale, notebook, only) for run in _RUNS[notebook](scale, ds, seeds)]
+    """The runs the study of ``notebook`` asks for (``ensure`` computes their parents too), as
+    :mod:`ulmfit_core.harness.gpu_plan` lists them; the linear baseline, which takes seconds, is left out.
+    Chapter 4 adds the pretrained LMs' perplexity table; chapter 6 the schedule-length choices of every
+    dataset that makes one."""
+    chapter = next(c for c in gpu_plan.CHAPTERS if c[:2] == notebook)
+    arms = [arm for ds in notebook_datasets(scale, notebook, only)
+            for arm in gpu_plan.CHAPTERS[chapter](scale, ds, seeds)]
+    if notebook == "04":
+        arms += gpu_plan.lm_quality(scale, gpu_plan.WIKIPEDIA, seeds)
+    if notebook == "06":
+        arms += [arm for ds in (only or scale.datasets()) for arm in gpu_plan.epoch_choice(scale, ds)]
+    return [run for _, run in arms if run.kind in gpu_plan.GPU_KINDS]
 
 
 def _with_parents(runs: Sequence[E.Run]) -> dict[str, E.Run]:

@@ -13,21 +13,18 @@
 Each scale names the datasets it runs (:meth:`Scale.datasets`); the smaller scales use the stand-ins of
 the data folder (``ag_news_7k6``, ``dbpedia_14k``, the Yelp samples), and every table names which.
 
-Reasoning behind ``reduced``: on a 2-core CPU the AWD-LSTM language model trains at about 2k
+Reasoning behind ``reduced``: on a 2-core CPU the AWD-LSTM language model trains at about 3-4k
 tokens/s at 200/400 with a 20k vocabulary (the softmax dominates; 1.1k at the paper's 400/1150 and 60k).
-Pretraining the three LMs (forward, backward, vanilla) on about 3M Wikipedia tokens therefore costs
-about 75 minutes; the rest of the budget goes to LM and classifier fine-tuning, which is why IMDb and
-AG use stratified subsets (IMDb with reviews cut to their first 300 tokens) and the fine-tuning epochs
-are few. The paper's ablation effects are around one point, so TREC-6 and AG (cheap) get three seeds and
-every comparison is paired (same seeds, same validation examples). TREC-6's classifier epochs were
-chosen on validation error (``tune_epochs``; see :func:`ulmfit_core.harness.studies.schedule_choice`): 12 for
-ULMFiT, whose gradual unfreezing was still underfitting after 8, and 8 for training from scratch,
-which was worse after 12 (the paper early-stops its baselines). AG's, chosen the same way between 6 and
-10: 10 for both arms (both were still improving at 6). IMDb's, between 6 and 12 at the paper's peak rates
-only (an IMDb classifier takes 9-27 minutes here): 12 for both arms. IMDb gets one seed for the
-ablations but three for its main result (ULMFiT against training from scratch, Tables 2-3), the
-headline comparison, where one seed would leave the spread between seeds unmeasured: two more LM
-fine-tunings and four more classifiers, about an hour on two cores.
+Its pretraining recipe (``pretrain``) was chosen on held-out Wikipedia articles by short probes
+(:mod:`ulmfit_core.harness.lm_recipe`): peak rate 0.01, no dropout, batch 32, one pass over 24M tokens,
+about two hours per LM; without dropout the forward LM is also Table 5's vanilla LM. IMDb and AG use
+stratified subsets (IMDb with reviews cut to their first 300 tokens), so that LM and classifier
+fine-tuning fit the rest of the budget. Every dataset chooses its schedule lengths on validation before
+any other run (``tune_lm_epochs``, ``tune_epochs``; :mod:`ulmfit_core.harness.epoch_choice`), and its
+``lm_epochs``, ``clf_epochs`` and ``scratch_epochs`` are set to the recorded choice (a test checks them
+against ``results/reduced/choices/``). The paper's ablation effects are around one point, so every
+dataset gets three seeds and every comparison is paired (same seeds, same validation examples); IMDb, the
+costliest, gets three for its main result and one for the ablations.
 
 Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
 (:mod:`ulmfit_core.harness.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
@@ -45,6 +42,7 @@ this model is seven times larger and sees less text; keeping the best pass guard
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ulmfit_core.awd_lstm import AWDLSTMConfig
 from ulmfit_core.config import Config, ConfigError, check_range
@@ -65,7 +63,7 @@ class TaskScale(Config):
     clf_epochs: int = 10
     batch_size: int = 64
     seeds: tuple[int, ...] = (0,)
-    main_seeds: tuple[int, ...] = ()   # seeds of the main results (Tables 2-3), where more than ``seeds``
+    main_seeds: tuple[int, ...] = ()   # seeds of Tables 2-3, 4 and Figure 3, where more than ``seeds``
     low_shot: tuple[int, ...] = ()     # numbers of labelled examples for Figure 3
     unlabelled: int = 0                # extra unlabelled documents for semi-supervised LM fine-tuning
     tune_epochs: tuple[int, ...] = ()  # classifier epochs compared on validation to choose clf_epochs
@@ -185,23 +183,25 @@ SCALES: dict[str, Scale] = {
             yelp_full=TaskScale(n_train=200, n_test=100, max_tokens=60, lm_epochs=1, clf_epochs=5,
                                 batch_size=32),
         )),
-    "reduced": Scale(
+    "reduced": Scale(   # pretraining: the recipe chosen on Wikipedia validation (lm_recipe.chosen)
         name="reduced", model=AWDLSTMConfig(emb_size=200, hidden_size=400, n_layers=3),
         vocab_size=20_000, min_freq=2, wiki_shards=(0,), wiki_words=2_500_000, pretrain_epochs=1,
         pretrain_lr=3e-3, pretrain_batch=64, lm_batch=32, bptt=70, max_len_chunks=5, commit_pretrained=True,
+        pretrain=PretrainRecipe(tokens=24_000_000, lr=1e-2, drop_mult=0.0, batch_size=32),
         tasks=_tasks(
             trec6=TaskScale(lm_epochs=10, clf_epochs=12, batch_size=32, seeds=(0, 1, 2),
-                            low_shot=(100, 500, 1000, 2500), tune_epochs=(8, 12), scratch_epochs=8),
+                            low_shot=(100, 500, 1000, 2500), tune_lm_epochs=(5, 10, 20), tune_epochs=(12, 20, 30),
+                            scratch_epochs=8),
             ag_news_7k6=TaskScale(n_train=3000, max_tokens=80, lm_epochs=4, clf_epochs=10, batch_size=32,
                                   seeds=(0, 1, 2), low_shot=(100, 500, 1000), unlabelled=3600,
-                                  tune_epochs=(6, 10)),
+                                  tune_lm_epochs=(4, 8, 16), tune_epochs=(10, 20)),
             imdb=TaskScale(n_train=2000, n_test=5000, max_tokens=300, lm_epochs=3, clf_epochs=12,
                            batch_size=32, seeds=(0,), main_seeds=(0, 1, 2), low_shot=(100, 500),
-                           unlabelled=5000,
-                           tune_epochs=(6, 12)),
-            dbpedia_14k=TaskScale(n_train=3000, max_tokens=80, lm_epochs=3, clf_epochs=6, batch_size=32),
-            yelp_bi=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32),
-            yelp_full=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32),
+                           unlabelled=5000, tune_lm_epochs=(3, 6), tune_epochs=(12, 20)),
+            **{name: TaskScale(n_train=n_train, max_tokens=max_tokens, lm_epochs=3, clf_epochs=6, batch_size=32,
+                               seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12))
+               for name, n_train, max_tokens in (("dbpedia_14k", 3000, 80), ("yelp_bi", 2000, 200),
+                                                 ("yelp_full", 2000, 200))},
         )),
     "gpu": Scale(   # pretraining: the reduced scale's chosen rate and dropout (lm_recipe.chosen), 4 passes
         name="gpu", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, wiki_shards=(0, 1),
@@ -233,6 +233,16 @@ SCALES: dict[str, Scale] = {
                for name in ("dbpedia_560k", "yelp_bi_560k", "yelp_full_650k")},
         )),
 }
+
+
+def seeds_for(scale: Scale, dataset: str, seeds: Sequence[int] | None = None, main: bool = False) -> list[int]:
+    """The seeds a study runs on ``dataset``: ``seeds`` where given, else the scale's — the dataset's
+    ``main_seeds`` (where set) for the headline studies (``main``: the main results of Tables 2–3, Table
+    4's pretraining and Figure 3's low-shot curves), its ``seeds`` for every other study."""
+    if seeds is not None:
+        return list(seeds)
+    task = scale.task(dataset)
+    return list(task.main_seeds if main and task.main_seeds else task.seeds)
 
 
 def get_scale(name: str) -> Scale:

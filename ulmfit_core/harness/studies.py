@@ -20,12 +20,12 @@ from matplotlib.figure import Figure
 from ulmfit_core.ensemble import ensemble
 from ulmfit_core.fileio import write_json
 from ulmfit_core.settings import results_dir
-from ulmfit_core.harness import preflight
+from ulmfit_core.harness import epoch_choice as choices, gpu_plan, preflight
 from ulmfit_core.harness.experiments import (CLASSIFIER_FINETUNING, ULMFIT, Run, classifier_run, ensure,
                                              finetune_run, linear_run, predictions, pretrain_run, task_data,
                                              ulmfit_runs)
 from ulmfit_core.harness.paper import LABEL, PAPER_KEY, main_table, paper_numbers, paper_value
-from ulmfit_core.harness.scales import Scale, get_scale
+from ulmfit_core.harness.scales import Scale, get_scale, seeds_for
 from ulmfit_core.harness.verdicts import Effect, describe, mean_std, paired_effect, signed_pp, verdict
 
 NOTEBOOK = {"main_results": "01_main_results", "low_shot": "02_low_shot", "pretraining_impact": "03_pretraining",
@@ -101,15 +101,6 @@ def preflight_first(study: Callable[..., "Study"]) -> Callable[..., "Study"]:
         preflight.require(a["scale_name"], NOTEBOOK[study.__name__], a["datasets"], a["seeds"], a["device"])
         return study(*args, **kwargs)
     return checked
-
-
-def _seeds(scale: Scale, dataset: str, seeds: Sequence[int] | None, main: bool = False) -> list[int]:
-    """``seeds`` where given, else the scale's seeds for ``dataset``: its ``main_seeds`` (where set) for
-    the main results (``main``), its ``seeds`` for every other study."""
-    if seeds is not None:
-        return list(seeds)
-    task = scale.task(dataset)
-    return list(task.main_seeds if main and task.main_seeds else task.seeds)
 
 
 def arm(make: Callable[[int], Run], seeds: Sequence[int], device: str) -> list[Run]:
@@ -224,7 +215,7 @@ def main_results(scale_name: str, datasets: Sequence[str] | None = None, seeds: 
     bars: dict[str, list[float]] = {"paper ULMFiT": [], "ours ULMFiT": [], "ours from scratch": [],
                                     "ours linear": []}
     for ds in datasets or scale.datasets():
-        s = _seeds(scale, ds, seeds, main=True)
+        s = seeds_for(scale, ds, seeds, main=True)
         ulm = arm(lambda seed: ulmfit_runs(scale, ds, seed)[2], s, device)
         scratch = arm(lambda seed: classifier_run(scale, ds, seed, None, "from scratch"), s, device)
         linear = arm(lambda seed: linear_run(scale, ds), s, device)   # deterministic: one run, paired per seed
@@ -266,7 +257,7 @@ def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequ
     datasets = list(datasets or scale.analysis())
     fig, axes = _subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
-        s, pre = _seeds(scale, ds, seeds), pretrain_run(scale)
+        s, pre = seeds_for(scale, ds, seeds, main=True), pretrain_run(scale)
         sizes = list(scale.task(ds).low_shot) + [len(task_data(ds, scale.name).train)]
         curves: dict[str, list[float]] = {"from scratch": [], "supervised ULMFiT": [], "semi-supervised ULMFiT": [],
                                           "linear (TF-IDF)": []}
@@ -309,14 +300,15 @@ def low_shot(scale_name: str, datasets: Sequence[str] | None = None, seeds: Sequ
 
 def _ablation(name: str, scale_name: str, table: str, arms: dict[str, Callable[[Scale, str, int], Run]],
               reference: str, datasets: Sequence[str] | None, seeds: Sequence[int] | None, device: str,
-              claim: Callable[[str, str], str]) -> tuple[Study, dict]:
-    """A validation-error ablation: every arm on every dataset, each compared with ``reference``."""
+              claim: Callable[[str, str], str], main: bool = False) -> tuple[Study, dict]:
+    """A validation-error ablation: every arm on every dataset, each compared with ``reference``
+    (``main``: with the headline studies' seeds, :func:`~ulmfit_core.harness.scales.seeds_for`)."""
     scale, rows, claims, all_runs, by_arm = get_scale(scale_name), [], [], [], {}
     datasets = list(datasets or scale.analysis())
     fig, ax = _subplots(figsize=(max(6, 1.2 * len(arms) * len(datasets) / 2), 3.5))
     series: dict[str, list[float]] = {a: [] for a in arms}
     for ds in datasets:
-        s = _seeds(scale, ds, seeds)
+        s = seeds_for(scale, ds, seeds, main)
         for arm_name, make in arms.items():
             runs = arm(lambda seed: make(scale, ds, seed), s, device)
             by_arm[(arm_name, ds)] = runs
@@ -345,7 +337,7 @@ def pretraining_impact(scale_name: str, datasets: Sequence[str] | None = None,
     arms = {"without": lambda sc, ds, seed: classifier_run(sc, ds, seed, finetune_run(sc, ds, seed, None)),
             "with": lambda sc, ds, seed: ulmfit_runs(sc, ds, seed)[2]}
     return _ablation("pretraining_impact", scale_name, "table4", arms, "with", datasets, seeds, device,
-                     lambda a, ref: "with pretraining − without")[0]
+                     lambda a, ref: "with pretraining − without", main=True)[0]
 
 
 @preflight_first
@@ -420,7 +412,7 @@ def figure4(scale_name: str, datasets: Sequence[str] | None, seeds: Sequence[int
     datasets = list(datasets or scale.analysis())
     fig, axes = _subplots(1, len(datasets), figsize=(4 * len(datasets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
-        s = _seeds(scale, ds, seeds)
+        s = seeds_for(scale, ds, seeds)
         no_ft = lambda seed: finetune_run(scale, ds, seed, pretrain_run(scale), "no LM fine-tuning")  # noqa: E731
         curves = {"ULMFiT": by_arm[(ULMFIT, ds)], "full": by_arm[("full", ds)],
                   "ULMFiT, no LM fine-tuning": arm(lambda seed: classifier_run(scale, ds, seed, no_ft(seed)), s, device),
@@ -437,77 +429,53 @@ def figure4(scale_name: str, datasets: Sequence[str] | None, seeds: Sequence[int
     return fig
 
 
-def schedule_choice(scale_name: str, dataset: str = "trec6", seed: int = 0,
-                    lr_mults: Sequence[float] = (1.0, 2.0), device: str = "auto") -> pd.DataFrame:
-    """How long, at which peak rate: validation error of ULMFiT and of training from scratch (one seed)
-    over the scale's ``tune_epochs`` and peak rates (multiples of the paper's). The paper trains up to
-    50 epochs; short CPU schedules can leave gradual unfreezing underfitted, so the scale's epochs are
-    chosen on this table. Test error plays no part and is not shown."""
+def rate_check(scale_name: str, datasets: Sequence[str] = ("trec6", "ag"), seed: int = 0,
+               lr_mults: Sequence[float] = (1.0, 2.0), device: str = "auto") -> pd.DataFrame:
+    """At which peak rate: validation error of ULMFiT and of training from scratch (one seed) at the
+    scale's chosen schedule lengths, at the paper's peak rate and its multiples. Test error plays no part
+    and is not shown."""
     scale = get_scale(scale_name)
-    dataset = scale.own(dataset)         # e.g. AG News: the scale's stand-in or the complete set
-    task = scale.task(dataset)
-    epochs = task.tune_epochs or (task.clf_epochs,)
-    lm = ulmfit_runs(scale, dataset, seed)[1]
     rows = []
-    for variant, parent in ((ULMFIT, lm), ("from scratch", None)):
-        paper_lr = CLASSIFIER_FINETUNING[variant]["lr"]
-        for n, mult in ((n, m) for n in epochs for m in lr_mults):
-            run = classifier_run(scale, dataset, seed, parent, variant,
-                                 changes={"epochs": n, "lr": paper_lr * mult})
-            record = ensure(run, device)
-            rows.append({"arm": variant, "epochs": n, "peak rate": paper_lr * mult,
-                         "valid error (%)": round(record["metrics"]["valid_error"], 2),
+    for ds in datasets:
+        dataset = scale.own(ds)          # e.g. AG News: the scale's stand-in or the complete set
+        for _, run in gpu_plan.rate_check(scale, dataset, seed, lr_mults):
+            record, train = ensure(run, device), run.config["train"]
+            paper_lr = CLASSIFIER_FINETUNING[run.config["variant"]]["lr"]
+            rows.append({"dataset": LABEL[dataset], "arm": run.config["variant"], "epochs": train["epochs"],
+                         "peak rate": train["lr"], "valid error (%)": round(record["metrics"]["valid_error"], 2),
                          "final train loss": round(record["history"][-1]["train_loss"], 3),
-                         "used at this scale": "yes" if run.id == classifier_run(scale, dataset, seed, parent,
-                                                                                 variant).id else ""})
+                         "used at this scale": "yes" if train["lr"] == paper_lr else ""})
     return pd.DataFrame(rows)
 
 
-def levelled_off(valid_errors: dict[int, float], n_valid: int) -> int:
-    """The shortest schedule after which validation error has levelled off: the fewest epochs such that
-    no longer schedule has an error lower by more than one standard error of a validation error at that
-    level, sqrt(p(1 − p) / n_valid), in percentage points."""
-    if not valid_errors:
-        raise ValueError("levelled_off needs at least one schedule")
-    for epochs in sorted(valid_errors):
-        p = valid_errors[epochs] / 100
-        se = 100 * float(np.sqrt(max(p * (1 - p), 1e-12) / n_valid))
-        if all(valid_errors[later] >= valid_errors[epochs] - se for later in valid_errors if later > epochs):
-            return epochs
-    raise AssertionError("unreachable: the longest schedule always qualifies")
-
-
-def epoch_choice(scale_name: str, dataset: str, seed: int = 0, device: str = "auto"
-                 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Choose the schedule lengths of ULMFiT on validation error (one seed, test error plays no part):
-    first the LM fine-tuning epochs (``tune_lm_epochs``, each followed by the scale's classifier), then
-    the classifier epochs (``tune_epochs``) on the chosen LM, each the shortest after which validation
-    error has levelled off (:func:`levelled_off`). Returns the table and the choice, which is also written
-    to ``results/<scale>/choices/<dataset>.json``."""
+def epoch_choice(scale_name: str, dataset: str, device: str = "auto") -> tuple[pd.DataFrame, dict[str, int]]:
+    """Choose the schedule lengths of ``dataset`` on validation error, one seed, in the three stages of
+    :mod:`ulmfit_core.harness.epoch_choice` (LM fine-tuning, classifier, from scratch), running what is
+    missing. Returns the table and the choice, which is also written to
+    ``results/<scale>/choices/<dataset>.json``."""
     scale = get_scale(scale_name)
     dataset = scale.own(dataset)         # e.g. AG News: the scale's stand-in or the complete set
-    task = scale.task(dataset)
-    n_valid = len(task_data(dataset, scale_name).valid)
-    pre, rows = pretrain_run(scale), []
-
-    def stage(name: str, candidates: Sequence[int], used: int, make: Callable[[int], Run]) -> int:
-        found = {n: ensure(make(n), device)["metrics"]["valid_error"] for n in candidates}
-        pick = levelled_off(found, n_valid)
-        rows.extend({"schedule": name, "epochs": n, "valid error (%)": round(err, 2),
-                     "chosen": "yes" if n == pick else "", "used at this scale": "yes" if n == used else ""}
-                    for n, err in sorted(found.items()))
-        return pick
-
-    lm_epochs = stage("LM fine-tuning", task.tune_lm_epochs or (task.lm_epochs,), task.lm_epochs,
-                      lambda n: classifier_run(scale, dataset, seed, finetune_run(scale, dataset, seed, pre, epochs=n)))
-    lm = finetune_run(scale, dataset, seed, pre, epochs=lm_epochs)
-    clf_epochs = stage("classifier", task.tune_epochs or (task.clf_epochs,), task.clf_epochs,
-                       lambda n: classifier_run(scale, dataset, seed, lm, changes={"epochs": n}))
-    choice = {"lm_epochs": lm_epochs, "clf_epochs": clf_epochs}
-    write_json(results_dir() / scale_name / "choices" / f"{dataset}.json",
-               {"scale": scale_name, "dataset": dataset, "seed": seed, "n_valid": n_valid, "choice": choice,
-                "table": rows})
+    runs, choice = choices.walk(scale, dataset, lambda run: ensure(run, device))
+    used = choices.used(scale, dataset)
+    rows = []
+    for stage, n, run in runs:
+        record = ensure(run, device)
+        rows.append({"dataset": LABEL[dataset], "schedule": stage, "epochs": n,
+                     "valid error (%)": round(record["metrics"]["valid_error"], 2),
+                     "chosen": "yes" if n == choice[choices.CHOICE_KEYS[stage]] else "",
+                     "used at this scale": "yes" if n == used[choices.CHOICE_KEYS[stage]] else ""})
+    n_valid = ensure(runs[0][2], device)["metrics"]["n_valid"]
+    write_json(choices.choice_path(scale, dataset),
+               {"scale": scale_name, "dataset": dataset, "seed": choices.SEED, "n_valid": n_valid,
+                "choice": choice, "table": rows})
     return pd.DataFrame(rows), choice
+
+
+def epoch_choices(scale_name: str, device: str = "auto") -> pd.DataFrame:
+    """:func:`epoch_choice` for every dataset of the scale that has candidates, one table."""
+    scale = get_scale(scale_name)
+    tables = [epoch_choice(scale_name, ds, device)[0] for ds in scale.datasets() if choices.has_choice(scale, ds)]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 # ----------------------------------------------------------------------------- bidirectionality
@@ -520,7 +488,7 @@ def bidirectional(scale_name: str, datasets: Sequence[str] | None = None, seeds:
     datasets = list(datasets or scale.analysis())
     series: dict[str, list[float]] = {"forward": [], "backward": [], "ensemble": []}
     for ds in datasets:
-        s = _seeds(scale, ds, seeds)
+        s = seeds_for(scale, ds, seeds)
         fwd = arm(lambda seed: ulmfit_runs(scale, ds, seed, "forward")[2], s, device)
         bwd = arm(lambda seed: ulmfit_runs(scale, ds, seed, "backward")[2], s, device)
         ens = np.stack([_ensemble_errors(f, b) for f, b in zip(fwd, bwd)])

@@ -1,0 +1,136 @@
+"""Schedule lengths chosen on validation: how long to fine-tune the LM, the classifier and the classifier
+trained from scratch, before anything else runs at a scale.
+
+The paper fine-tunes its classifiers for up to 50 epochs and early-stops its baselines (§4.1); a CPU scale
+affords a few epochs, and a schedule that is too short shows the schedule, not the method. So each dataset
+with candidates (``TaskScale.tune_lm_epochs``, ``TaskScale.tune_epochs``) chooses, with seed 0 and on
+validation error alone (test error plays no part), in three stages:
+
+1. **LM fine-tuning**: each candidate number of LM epochs, followed by the *longest* classifier candidate,
+   so that every LM is judged by a classifier that has had its full schedule;
+2. **classifier**: each classifier candidate on the LM chosen in stage 1;
+3. **from scratch**: each classifier candidate for the classifier trained from scratch (which keeps its
+   best validation epoch, as the paper's baselines do).
+
+Each stage picks the shortest candidate after which validation error has levelled off
+(:func:`levelled_off`). The runs of every stage are fixed by the candidates and the records of the stages
+before it, never by the epochs the scale uses, so setting the scale's epochs to the choice leaves the
+choice itself unchanged. The choice is written to ``results/<scale>/choices/<dataset>.json``; a test
+checks that the scale's epochs are the recorded choice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ulmfit_core.fileio import read_json
+from ulmfit_core.settings import results_dir
+from ulmfit_core.harness.experiments import Run, classifier_run, finetune_run, pretrain_run
+from ulmfit_core.harness.scales import Scale
+
+SEED = 0
+STAGES = ("LM fine-tuning", "classifier", "from scratch")
+CHOICE_KEYS = {"LM fine-tuning": "lm_epochs", "classifier": "clf_epochs", "from scratch": "scratch_epochs"}
+
+
+def levelled_off(valid_errors: dict[int, float], n_valid: int) -> int:
+    """The shortest schedule after which validation error has levelled off: the fewest epochs such that
+    no longer schedule has an error lower by more than one standard error of a validation error at that
+    level, sqrt(p(1 − p) / n_valid), in percentage points."""
+    if not valid_errors:
+        raise ValueError("levelled_off needs at least one schedule")
+    for epochs in sorted(valid_errors):
+        p = valid_errors[epochs] / 100
+        se = 100 * float(np.sqrt(max(p * (1 - p), 1e-12) / n_valid))
+        if all(valid_errors[later] >= valid_errors[epochs] - se for later in valid_errors if later > epochs):
+            return epochs
+    raise AssertionError("unreachable: the longest schedule always qualifies")
+
+
+def has_choice(scale: Scale, dataset: str) -> bool:
+    """Whether ``dataset`` chooses its schedule lengths at ``scale`` (it has candidates to compare)."""
+    task = scale.task(dataset)
+    return bool(task.tune_lm_epochs or task.tune_epochs)
+
+
+def lm_candidates(scale: Scale, dataset: str) -> tuple[int, ...]:
+    task = scale.task(dataset)
+    return task.tune_lm_epochs or (task.lm_epochs,)
+
+
+def clf_candidates(scale: Scale, dataset: str) -> tuple[int, ...]:
+    task = scale.task(dataset)
+    return task.tune_epochs or (task.clf_epochs,)
+
+
+def stage_runs(scale: Scale, dataset: str, stage: str, lm_epochs: int | None = None) -> dict[int, Run]:
+    """The candidate runs of one stage (epochs -> classifier run); the classifier stage needs the LM
+    fine-tuning epochs that stage 1 chose."""
+    pre = pretrain_run(scale)
+    if stage == "LM fine-tuning":
+        longest = max(clf_candidates(scale, dataset))
+        return {n: classifier_run(scale, dataset, SEED, finetune_run(scale, dataset, SEED, pre, epochs=n),
+                                  changes={"epochs": longest}) for n in lm_candidates(scale, dataset)}
+    if stage == "classifier":
+        if lm_epochs is None:
+            raise ValueError("the classifier stage needs the chosen LM fine-tuning epochs")
+        lm = finetune_run(scale, dataset, SEED, pre, epochs=lm_epochs)
+        return {n: classifier_run(scale, dataset, SEED, lm, changes={"epochs": n})
+                for n in clf_candidates(scale, dataset)}
+    if stage == "from scratch":
+        return {n: classifier_run(scale, dataset, SEED, None, "from scratch", changes={"epochs": n})
+                for n in clf_candidates(scale, dataset)}
+    raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+
+
+Outcome = Callable[[Run], dict | None]
+"""Gives a run's record, or None where it is not (yet) known."""
+
+
+def walk(scale: Scale, dataset: str, outcome: Outcome) -> tuple[list[tuple[str, int, Run]], dict[str, int]]:
+    """Every candidate run as far as the stages can be known, and the choice so far: ``outcome`` gives
+    each run's record (None where it is missing, which stops the classifier stage from being planned)."""
+    runs: list[tuple[str, int, Run]] = []
+    choice: dict[str, int] = {}
+    for stage in STAGES:
+        if stage == "classifier" and "lm_epochs" not in choice:
+            continue
+        candidates = stage_runs(scale, dataset, stage, choice.get("lm_epochs"))
+        runs += [(stage, n, run) for n, run in candidates.items()]
+        records = {n: outcome(run) for n, run in candidates.items()}
+        if all(r is not None for r in records.values()):
+            n_valid = next(iter(records.values()))["metrics"]["n_valid"]
+            choice[CHOICE_KEYS[stage]] = levelled_off(
+                {n: r["metrics"]["valid_error"] for n, r in records.items()}, n_valid)
+    return runs, choice
+
+
+def recorded(run: Run) -> dict | None:
+    """A run's committed record, or None (an :data:`Outcome` that computes nothing)."""
+    return read_json(run.record_path) if run.record_path.exists() else None
+
+
+def choice_path(scale: Scale, dataset: str) -> Path:
+    return results_dir() / scale.name / "choices" / f"{dataset}.json"
+
+
+def recorded_choice(scale: Scale, dataset: str) -> dict[str, int] | None:
+    """The choice recorded for ``dataset`` at ``scale`` (None before it is made)."""
+    path = choice_path(scale, dataset)
+    return read_json(path)["choice"] if path.exists() else None
+
+
+def used(scale: Scale, dataset: str) -> dict[str, int]:
+    """The schedule lengths the scale's runs of ``dataset`` use, keyed as a choice is."""
+    task = scale.task(dataset)
+    return {"lm_epochs": task.lm_epochs, "clf_epochs": task.clf_epochs,
+            "scratch_epochs": task.scratch_epochs or task.clf_epochs}
+
+
+def mismatches(scale: Scale) -> list[str]:
+    """The datasets whose recorded choice the scale's epochs do not follow (a choice, once made, is what
+    every run uses)."""
+    return [f"{ds}: scale uses {used(scale, ds)}, chosen {choice}" for ds in scale.datasets()
+            if (choice := recorded_choice(scale, ds)) is not None and choice != used(scale, ds)]
