@@ -7,9 +7,9 @@ module builds the same runs with the same builders (a test checks the lists agai
 The order (:func:`order`) is the book's, after the schedule-length choices of the datasets that make one
 (:mod:`ulmfit_core.harness.epoch_choice`; they decide the epochs of every later run): the paper's headline
 numbers first — the main results (Tables 2–3) and the forward + backward ensemble they are reported
-with — on the analysis datasets (IMDb, TREC-6, AG); then the analysis chapters in the paper's order (Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on
-the same datasets; then the pretrained LMs' perplexity table; the other main-results datasets last.
-:func:`plan` lists the GPU work by default; the linear baseline (run kind ``baseline``) needs no GPU and is
+with — on the analysis datasets (IMDb, TREC-6, AG); then the analysis chapters in the paper's order
+(Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on the same datasets; then the pretrained LMs'
+perplexity table; the other main-results datasets last. :func:`plan` lists the GPU work by default; the linear baseline (run kind ``baseline``) needs no GPU and is
 listed when asked for (``kinds=ALL_KINDS``), as :mod:`ulmfit_core.harness.worker` does on a CPU.
 """
 from __future__ import annotations
@@ -80,7 +80,8 @@ def bidirectional(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
 def pretraining_impact(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
     """Table 4: ULMFiT with and without pretraining."""
     return _per_seed({"without pretraining": lambda s: classifier_run(scale, ds, s, finetune_run(scale, ds, s, None)),
-                      "with pretraining": lambda s: ulmfit_runs(scale, ds, s)[2]}, seeds_for(scale, ds, seeds, main=True))
+                      "with pretraining": lambda s: ulmfit_runs(scale, ds, s)[2]},
+                     seeds_for(scale, ds, seeds, main=True))
 
 
 def lm_quality(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
@@ -164,7 +165,8 @@ def low_shot(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
                 scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n, lm_text="labelled"), n_labelled=n),
             f"semi-supervised ULMFiT, {n or 'all'} labels": lambda s, n=n: classifier_run(
                 scale, ds, s, finetune_run(scale, ds, s, pre, n_labelled=n), n_labelled=n),
-        }, seeds_for(scale, ds, seeds, main=True)) + [(f"{LINEAR}, {n or 'all'} labels", linear_run(scale, ds, n))]
+        }, seeds_for(scale, ds, seeds, main=True))
+        out.append((f"{LINEAR}, {n or 'all'} labels", linear_run(scale, ds, n)))
     return out
 
 
