@@ -169,3 +169,18 @@ def test_a_pack_without_its_manifest_is_the_one_missing_input(fresh, monkeypatch
 def test_unknown_notebook_is_refused():
     with pytest.raises(ValueError, match="no notebook"):
         preflight.plan("smoke", ["09"])
+
+
+def test_the_reduced_chapters_wait_for_the_schedule_choice_of_their_datasets(shared_data, fresh, monkeypatch):
+    """At a scale that takes its epochs from the choice, a notebook stops before any compute while a
+    dataset's choice is missing, and says how to make it; once recorded and set, it starts."""
+    from ulmfit_core.fileio import write_json  # noqa: PLC0415
+    from ulmfit_core.harness import epoch_choice  # noqa: PLC0415
+    _no_compute(monkeypatch)
+    reduced = get_scale("reduced")
+    with pytest.raises(preflight.PreflightError) as err:
+        preflight.check("reduced", ["01"], ["trec6"])
+    assert "dataset trec6: its schedule lengths are not chosen" in str(err.value)
+    assert "make runs SCALE=reduced NB=00" in str(err.value)
+    write_json(epoch_choice.choice_path(reduced, "trec6"), {"choice": epoch_choice.used(reduced, "trec6")})
+    assert preflight.plan("reduced", ["01"], ["trec6"]).unchosen == ()

@@ -63,3 +63,27 @@ def test_the_worker_makes_real_linear_baselines() -> None:
     assert worker.main(["--scale", "smoke", "--kinds", "baseline", "--chapters", "01", "--datasets", "trec6"]) == 0
     record = read_json(linear_run(SMOKE, "trec6").record_path)
     assert record["kind"] == "baseline" and 0 <= record["metrics"]["test_error"] <= 100
+
+
+def test_a_dataset_waits_for_its_schedule_choice_where_the_scale_takes_its_epochs_from_it() -> None:
+    """With epochs taken from the choice, only trec6's choice candidates are planned at first; once they
+    are made the worker records the choice, and trec6's other runs still wait, since the scale does not
+    use it yet. The scale set to the choice plans them."""
+    import dataclasses  # noqa: PLC0415
+    from ulmfit_core.harness import epoch_choice  # noqa: PLC0415
+    following = dataclasses.replace(SMOKE, epochs_from_choice=True)
+    first = gpu_plan.plan(following, datasets=["trec6"], kinds=gpu_plan.ALL_KINDS)
+    assert first and {t.chapter for t in first} == {gpu_plan.EPOCH_CHOICE}
+    said: list[str] = []
+    worker.work(following, datasets=["trec6"], make=_recorder([]), say=said.append)
+    choice = epoch_choice.recorded_choice(following, "trec6")
+    assert choice == {"lm_epochs": 1, "clf_epochs": 5, "scratch_epochs": 5}   # equal errors: the shortest
+    assert any("schedule choice of trec6 recorded" in m and "wait" in m for m in said)
+    assert {t.chapter for t in gpu_plan.plan(following, datasets=["trec6"])} == {gpu_plan.EPOCH_CHOICE}
+    task = dataclasses.replace(following.task("trec6"), lm_epochs=1, clf_epochs=5)
+    applied = dataclasses.replace(following, tasks={**following.tasks, "trec6": task})
+    assert not epoch_choice.pending(applied, "trec6")
+    planned = gpu_plan.plan(applied, datasets=["trec6"])
+    assert "03_pretraining" in {t.chapter for t in planned}
+    ulmfit = experiments.ulmfit_runs(applied, "trec6", 0)[2]         # the choice's own run serves the chapters
+    assert [t.chapter for t in planned if t.run.id == ulmfit.id] == [gpu_plan.EPOCH_CHOICE]

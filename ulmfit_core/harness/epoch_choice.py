@@ -15,8 +15,10 @@ validation error alone (test error plays no part), in three stages:
 Each stage picks the shortest candidate after which validation error has levelled off
 (:func:`levelled_off`). The runs of every stage are fixed by the candidates and the records of the stages
 before it, never by the epochs the scale uses, so setting the scale's epochs to the choice leaves the
-choice itself unchanged. The choice is written to ``results/<scale>/choices/<dataset>.json``; a test
-checks that the scale's epochs are the recorded choice.
+choice itself unchanged. The choice is written to ``results/<scale>/choices/<dataset>.json``. At a scale
+that takes its epochs from the choice (``Scale.epochs_from_choice``, the reduced one), a dataset's other
+runs wait until its choice is recorded and set in the scale (:func:`pending`), and a test checks that the
+scale's epochs are the recorded choice.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ulmfit_core.fileio import read_json
+from ulmfit_core.fileio import read_json, write_json
 from ulmfit_core.settings import results_dir
 from ulmfit_core.harness.experiments import Run, classifier_run, finetune_run, pretrain_run
 from ulmfit_core.harness.scales import Scale
@@ -107,6 +109,44 @@ def walk(scale: Scale, dataset: str, outcome: Outcome) -> tuple[list[tuple[str, 
     return runs, choice
 
 
+def choice_record(scale: Scale, dataset: str, outcome: Outcome, label: str) -> dict:
+    """The record of a finished choice: the choice and its table, one row per candidate (``label`` names
+    the dataset); ValueError while a stage is not recorded."""
+    runs, choice = walk(scale, dataset, outcome)
+    if set(choice) != set(CHOICE_KEYS.values()):
+        raise ValueError(f"the schedule-length choice of {dataset} at {scale.name} is not finished")
+    now = used(scale, dataset)
+    rows = [{"dataset": label, "schedule": stage, "epochs": n,
+             "valid error (%)": round(outcome(run)["metrics"]["valid_error"], 2),
+             "chosen": "yes" if n == choice[CHOICE_KEYS[stage]] else "",
+             "used at this scale": "yes" if n == now[CHOICE_KEYS[stage]] else ""} for stage, n, run in runs]
+    return {"scale": scale.name, "dataset": dataset, "seed": SEED,
+            "n_valid": outcome(runs[0][2])["metrics"]["n_valid"], "choice": choice, "table": rows}
+
+
+def record_finished(scale: Scale, label: Callable[[str], str] = str) -> dict[str, dict[str, int]]:
+    """Record the choice of every dataset whose candidates are all recorded and whose choice is not
+    written yet (what a worker does after each run); returns the new choices."""
+    new = {}
+    for ds in scale.datasets():
+        if not has_choice(scale, ds) or recorded_choice(scale, ds) is not None:
+            continue
+        if set(walk(scale, ds, recorded)[1]) == set(CHOICE_KEYS.values()):
+            record = choice_record(scale, ds, recorded, label(ds))
+            write_json(choice_path(scale, ds), record)
+            new[ds] = record["choice"]
+    return new
+
+
+def pending(scale: Scale, dataset: str) -> bool:
+    """Whether the runs of ``dataset`` must wait for its schedule choice: the scale takes its epochs from
+    the choice (``Scale.epochs_from_choice``) and the choice is not made yet, or not yet what the scale
+    uses (its runs would be made with epochs about to change)."""
+    if not scale.epochs_from_choice or dataset not in scale.tasks or not has_choice(scale, dataset):
+        return False
+    return recorded_choice(scale, dataset) != used(scale, dataset)
+
+
 def recorded(run: Run) -> dict | None:
     """A run's committed record, or None (an :data:`Outcome` that computes nothing)."""
     return read_json(run.record_path) if run.record_path.exists() else None
@@ -130,7 +170,9 @@ def used(scale: Scale, dataset: str) -> dict[str, int]:
 
 
 def mismatches(scale: Scale) -> list[str]:
-    """The datasets whose recorded choice the scale's epochs do not follow (a choice, once made, is what
-    every run uses)."""
+    """The datasets whose recorded choice the scale's epochs do not follow, at a scale that takes its epochs
+    from the choice (a choice, once made, is what every run uses)."""
+    if not scale.epochs_from_choice:
+        return []
     return [f"{ds}: scale uses {used(scale, ds)}, chosen {choice}" for ds in scale.datasets()
             if (choice := recorded_choice(scale, ds)) is not None and choice != used(scale, ds)]

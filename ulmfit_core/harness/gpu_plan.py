@@ -194,6 +194,8 @@ def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence
     for chapter, ds in order(scale):
         if not _matches(chapter, chapters) or (datasets and ds not in datasets):
             continue
+        if chapter != EPOCH_CHOICE and choices.pending(scale, ds):
+            continue                     # its epochs are about to change: its runs wait for the choice
         for label, run in CHAPTERS[chapter](scale, ds, seeds):
             if run.kind in kinds and run.id not in seen:
                 seen.add(run.id)

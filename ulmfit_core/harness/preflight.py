@@ -27,7 +27,7 @@ from ulmfit_core.awd_lstm import AWDLSTMConfig
 from ulmfit_core.corpus import WIKITEXT103_TRAIN
 from ulmfit_core.harness import datasets, download, pack, wikicorpus
 from ulmfit_core.harness import experiments as E
-from ulmfit_core.harness import gpu_plan
+from ulmfit_core.harness import epoch_choice, gpu_plan
 from ulmfit_core.harness.scales import Scale, get_scale
 
 NOTEBOOKS = {"01": "main results (Tables 2-3)", "02": "low-shot learning (Figure 3)",
@@ -112,15 +112,21 @@ class Report:
     device: str
     inputs: tuple[Input, ...]
     estimate: Estimate
+    unchosen: tuple[str, ...] = ()     # datasets whose runs wait for their schedule choice
 
     @property
     def missing(self) -> list[Input]:
         return [i for i in self.inputs if not i.present]
 
     def problems(self) -> list[str]:
-        """One line per missing input, with how to get it."""
+        """One line per missing input, with how to get it, and one per dataset whose schedule lengths
+        are still to be chosen."""
         return [f"{i.kind} {i.name}: missing {', '.join(map(str, i.missing))}\n      {i.fix}"
-                for i in self.missing]
+                for i in self.missing] + [
+            f"dataset {ds}: its schedule lengths are not chosen on validation and set in the scale yet\n"
+            f"      make runs SCALE={self.scale} NB=00 records the choice (results/{self.scale}/choices/{ds}.json); "
+            f"then set lm_epochs, clf_epochs and scratch_epochs to it in ulmfit_core/harness/scales.py"
+            for ds in self.unchosen]
 
     def text(self) -> str:
         """The report as a user reads it: inputs, then the estimate."""
@@ -446,7 +452,8 @@ def plan(scale_name: str, notebooks: Sequence[str] | None = None, datasets_only:
         inputs += corpus_inputs(scale, root, packed)
     inputs += lm_inputs(runs, todo)
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
-    return Report(scale.name, numbers, dev, tuple(inputs), estimate(scale, todo, _download_bytes(inputs)))
+    unchosen = tuple(ds for ds in names if epoch_choice.pending(scale, ds))
+    return Report(scale.name, numbers, dev, tuple(inputs), estimate(scale, todo, _download_bytes(inputs)), unchosen)
 
 
 def check(scale_name: str, notebooks: Sequence[str] | None = None, datasets_only: Sequence[str] | None = None,

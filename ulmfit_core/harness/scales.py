@@ -118,6 +118,7 @@ class Scale(Config):
     commit_pretrained: bool = False    # keep the pretrained LMs (fp16) in results/, so no rerun needs them
     pretrain_corpus: str = "wikipedia"  # "wikitext103": the paper's corpus (wiki_shards/words unused)
     pretrain: PretrainRecipe | None = None  # set: pretrain on the fixed Wikipedia split with this recipe
+    epochs_from_choice: bool = False   # each dataset's epochs are its recorded choice (epoch_choice.pending)
     #                                          (None: wiki_words of wiki_shards, validation its first 1%)
     tasks: dict = field(default_factory=dict)
 
@@ -187,7 +188,7 @@ SCALES: dict[str, Scale] = {
         name="reduced", model=AWDLSTMConfig(emb_size=200, hidden_size=400, n_layers=3),
         vocab_size=20_000, min_freq=2, wiki_shards=(0,), wiki_words=2_500_000, pretrain_epochs=1,
         pretrain_lr=3e-3, pretrain_batch=64, lm_batch=32, bptt=70, max_len_chunks=5, commit_pretrained=True,
-        pretrain=PretrainRecipe(tokens=24_000_000, lr=1e-2, drop_mult=0.0, batch_size=32),
+        pretrain=PretrainRecipe(tokens=24_000_000, lr=1e-2, drop_mult=0.0, batch_size=32), epochs_from_choice=True,
         tasks=_tasks(
             trec6=TaskScale(lm_epochs=10, clf_epochs=12, batch_size=32, seeds=(0, 1, 2),
                             low_shot=(100, 500, 1000, 2500), tune_lm_epochs=(5, 10, 20), tune_epochs=(12, 20, 30),

@@ -455,20 +455,9 @@ def epoch_choice(scale_name: str, dataset: str, device: str = "auto") -> tuple[p
     ``results/<scale>/choices/<dataset>.json``."""
     scale = get_scale(scale_name)
     dataset = scale.own(dataset)         # e.g. AG News: the scale's stand-in or the complete set
-    runs, choice = choices.walk(scale, dataset, lambda run: ensure(run, device))
-    used = choices.used(scale, dataset)
-    rows = []
-    for stage, n, run in runs:
-        record = ensure(run, device)
-        rows.append({"dataset": LABEL[dataset], "schedule": stage, "epochs": n,
-                     "valid error (%)": round(record["metrics"]["valid_error"], 2),
-                     "chosen": "yes" if n == choice[choices.CHOICE_KEYS[stage]] else "",
-                     "used at this scale": "yes" if n == used[choices.CHOICE_KEYS[stage]] else ""})
-    n_valid = ensure(runs[0][2], device)["metrics"]["n_valid"]
-    write_json(choices.choice_path(scale, dataset),
-               {"scale": scale_name, "dataset": dataset, "seed": choices.SEED, "n_valid": n_valid,
-                "choice": choice, "table": rows})
-    return pd.DataFrame(rows), choice
+    record = choices.choice_record(scale, dataset, lambda run: ensure(run, device), LABEL[dataset])
+    write_json(choices.choice_path(scale, dataset), record)
+    return pd.DataFrame(record["table"]), record["choice"]
 
 
 def epoch_choices(scale_name: str, device: str = "auto") -> pd.DataFrame:

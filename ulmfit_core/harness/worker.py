@@ -13,7 +13,10 @@ when a worker is started again. Two workers can share the plan (e.g. one thread 
 worker passes over a target that another process is making and comes back to it later.
 
 The plan is read again after every target, since some targets are only known once others are recorded
-(the classifier epochs of the schedule choice follow the LM fine-tuning it chose).
+(the classifier epochs of the schedule choice follow the LM fine-tuning it chose). Once every candidate
+of a dataset's schedule choice is recorded, the worker records the choice
+(:func:`ulmfit_core.harness.epoch_choice.record_finished`); at a scale that takes its epochs from the
+choice, the dataset's other runs wait until the scale is set to it, and the worker says so.
 """
 from __future__ import annotations
 
@@ -25,8 +28,10 @@ from typing import Callable, Sequence
 
 import torch
 
+from ulmfit_core.harness import epoch_choice as choices
 from ulmfit_core.harness.experiments import Run, ensure, lock_path
 from ulmfit_core.harness.gpu_plan import ALL_KINDS, Target, closure, plan
+from ulmfit_core.harness.paper import LABEL
 from ulmfit_core.harness.scales import Scale, get_scale
 
 Ensure = Callable[[Run, str], dict]
@@ -91,6 +96,9 @@ def work(scale: Scale, device: str = "auto", kinds: Sequence[str] = ALL_KINDS,
         make(target.run, device)
         made += 1
         say(f"    done in {(time.monotonic() - t0) / 60:.1f} min")
+        for ds, choice in choices.record_finished(scale, lambda ds: LABEL[ds]).items():
+            say(f"    schedule choice of {ds} recorded: {choice}"
+                + (f"; its other runs wait until the {scale.name} scale uses it" if choices.pending(scale, ds) else ""))
     say(f"stopped after {hours} h: {made} targets made")
     return made
 
