@@ -186,7 +186,8 @@ def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence
          seeds: Sequence[int] | None = None, kinds: Sequence[str] = GPU_KINDS) -> list[Target]:
     """The targets of :func:`order` at ``scale`` — restricted to ``chapters`` (``01`` or
     ``01_main_results``) and ``datasets`` where given — each run of ``kinds`` once, where it first
-    appears."""
+    appears. A dataset whose schedule choice is pending (:func:`ulmfit_core.harness.epoch_choice.pending`)
+    contributes only its choice candidates and its linear baselines."""
     unknown = [c for c in chapters or () if not any(_matches(k, [c]) for k in CHAPTERS)]
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; choose from {sorted(CHAPTERS)}")
@@ -194,9 +195,10 @@ def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence
     for chapter, ds in order(scale):
         if not _matches(chapter, chapters) or (datasets and ds not in datasets):
             continue
-        if chapter != EPOCH_CHOICE and choices.pending(scale, ds):
-            continue                     # its epochs are about to change: its runs wait for the choice
+        waits = chapter != EPOCH_CHOICE and choices.pending(scale, ds)   # its epochs are about to change
         for label, run in CHAPTERS[chapter](scale, ds, seeds):
+            if waits and run.kind != "baseline":  # the linear baseline has no epochs: it need not wait
+                continue
             if run.kind in kinds and run.id not in seen:
                 seen.add(run.id)
                 out.append(Target(chapter, ds, label, run))
