@@ -73,7 +73,7 @@ study.verdict_table()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-studies.epoch_choices(scale, device=device)
+studies.epoch_choices(scale, datasets, device=device)
 
 # %% [markdown]
 # ## At which peak rate
@@ -82,7 +82,7 @@ studies.epoch_choices(scale, device=device)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-studies.rate_check(scale, device=device)
+studies.rate_check(scale, datasets, device=device)
 
 # %% [markdown]
 # ## Reproducibility

@@ -171,16 +171,26 @@ def test_unknown_notebook_is_refused():
         preflight.plan("smoke", ["09"])
 
 
-def test_the_reduced_chapters_wait_for_the_schedule_choice_of_their_datasets(shared_data, fresh, monkeypatch):
+def test_the_reduced_chapters_wait_for_the_schedule_choice_of_their_datasets(fresh, monkeypatch):
     """At a scale that takes its epochs from the choice, a notebook stops before any compute while a
-    dataset's choice is missing, and says how to make it; once recorded and set, it starts."""
+    dataset's choice is missing or not yet set in the scale, and says what to do; once set, it starts."""
     from ulmfit_core.fileio import write_json  # noqa: PLC0415
     from ulmfit_core.harness import epoch_choice  # noqa: PLC0415
     _no_compute(monkeypatch)
     reduced = get_scale("reduced")
-    with pytest.raises(preflight.PreflightError) as err:
-        preflight.check("reduced", ["01"], ["trec6"])
-    assert "dataset trec6: its schedule lengths are not chosen" in str(err.value)
-    assert "make runs SCALE=reduced NB=00" in str(err.value)
-    write_json(epoch_choice.choice_path(reduced, "trec6"), {"choice": epoch_choice.used(reduced, "trec6")})
-    assert preflight.plan("reduced", ["01"], ["trec6"]).unchosen == ()
+    path = epoch_choice.choice_path(reduced, "trec6")
+
+    def problems() -> list[str]:
+        report = preflight.plan("reduced", ["01"], ["trec6"])
+        return [p for p in report.problems() if p.startswith("dataset trec6")]
+
+    assert problems() and "not chosen on validation yet" in problems()[0]
+    assert "make runs SCALE=reduced" in problems()[0]
+    other = {**epoch_choice.used(reduced, "trec6"), "clf_epochs": 99}
+    write_json(path, {"choice": other, "candidates": epoch_choice.candidates(reduced, "trec6")})
+    assert "is not what the scale uses" in problems()[0] and "'clf_epochs': 99" in problems()[0]
+    now = epoch_choice.used(reduced, "trec6")
+    write_json(path, {"choice": now, "candidates": {"lm_epochs": [1], "clf_epochs": [2]}})
+    assert "not chosen on validation yet" in problems()[0]           # a choice among other candidates is none
+    write_json(path, {"choice": now, "candidates": epoch_choice.candidates(reduced, "trec6")})
+    assert problems() == [] and preflight.plan("reduced", ["01"], ["trec6"]).unchosen == ()

@@ -11,7 +11,8 @@ RESULTS = REPO_ROOT / "results"
 
 
 def test_the_reduced_scale_pretrained_lms_keep_their_ids() -> None:
-    """The reduced scale's LMs are the chosen recipe's (no dropout, so the forward LM is the vanilla one)."""
+    """The reduced scale's LMs are the chosen recipe's (no dropout, so the forward LM is the vanilla one);
+    their records land in results/reduced/pretrain/ as each LM finishes training."""
     reduced = get_scale("reduced")
     assert pretrain_run(reduced).id == "5d0140b0bb89dc6d"
     assert pretrain_run(reduced, "backward").id == "efbf63448cfacc98"

@@ -80,6 +80,12 @@ def test_a_dataset_waits_for_its_schedule_choice_where_the_scale_takes_its_epoch
     choice = epoch_choice.recorded_choice(following, "trec6")
     assert choice == {"lm_epochs": 1, "clf_epochs": 5, "scratch_epochs": 5}   # equal errors: the shortest
     assert any("schedule choice of trec6 recorded" in m and "wait" in m for m in said)
+    assert "held back" in said[-1] and "trec6" in said[-1]
+    epoch_choice.choice_path(following, "trec6").unlink()          # candidates recorded, choice not (yet)
+    assert worker.work(following, datasets=["trec6"], make=_recorder([]), say=said.append) == 0
+    assert epoch_choice.recorded_choice(following, "trec6") == choice
+    only = gpu_plan.plan(following, chapters=["01"], datasets=["trec6"])   # a chapter asked for: choice first
+    assert only and {t.chapter for t in only} == {gpu_plan.EPOCH_CHOICE}
     assert {t.chapter for t in gpu_plan.plan(following, datasets=["trec6"])} == {gpu_plan.EPOCH_CHOICE}
     task = dataclasses.replace(following.task("trec6"), lm_epochs=1, clf_epochs=5)
     applied = dataclasses.replace(following, tasks={**following.tasks, "trec6": task})

@@ -120,7 +120,7 @@ def choice_record(scale: Scale, dataset: str, outcome: Outcome, label: str) -> d
              "valid error (%)": round(outcome(run)["metrics"]["valid_error"], 2),
              "chosen": "yes" if n == choice[CHOICE_KEYS[stage]] else "",
              "used at this scale": "yes" if n == now[CHOICE_KEYS[stage]] else ""} for stage, n, run in runs]
-    return {"scale": scale.name, "dataset": dataset, "seed": SEED,
+    return {"scale": scale.name, "dataset": dataset, "seed": SEED, "candidates": candidates(scale, dataset),
             "n_valid": outcome(runs[0][2])["metrics"]["n_valid"], "choice": choice, "table": rows}
 
 
@@ -156,10 +156,19 @@ def choice_path(scale: Scale, dataset: str) -> Path:
     return results_dir() / scale.name / "choices" / f"{dataset}.json"
 
 
+def candidates(scale: Scale, dataset: str) -> dict[str, list[int]]:
+    """The candidates a choice compares (a record made for other candidates is no choice for these)."""
+    return {"lm_epochs": list(lm_candidates(scale, dataset)), "clf_epochs": list(clf_candidates(scale, dataset))}
+
+
 def recorded_choice(scale: Scale, dataset: str) -> dict[str, int] | None:
-    """The choice recorded for ``dataset`` at ``scale`` (None before it is made)."""
+    """The choice recorded for ``dataset`` at ``scale`` among its present candidates (None before it is
+    made, or when the record compared other candidates)."""
     path = choice_path(scale, dataset)
-    return read_json(path)["choice"] if path.exists() else None
+    if not path.exists():
+        return None
+    record = read_json(path)
+    return record["choice"] if record.get("candidates") == candidates(scale, dataset) else None
 
 
 def used(scale: Scale, dataset: str) -> dict[str, int]:

@@ -9,8 +9,9 @@ The order (:func:`order`) is the book's, after the schedule-length choices of th
 numbers first — the main results (Tables 2–3) and the forward + backward ensemble they are reported
 with — on the analysis datasets (IMDb, TREC-6, AG); then the analysis chapters in the paper's order
 (Tables 4, 5, 6, 7 with Figure 4, then Figure 3) on the same datasets; then the pretrained LMs'
-perplexity table; the other main-results datasets last. :func:`plan` lists the GPU work by default; the linear baseline (run kind ``baseline``) needs no GPU and is
-listed when asked for (``kinds=ALL_KINDS``), as :mod:`ulmfit_core.harness.worker` does on a CPU.
+perplexity table; the other main-results datasets last. :func:`plan` lists the GPU work by default; the
+linear baseline (run kind ``baseline``) needs no GPU and is listed when asked for (``kinds=ALL_KINDS``), as
+:mod:`ulmfit_core.harness.worker` does on a CPU.
 """
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def lm_finetuning(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
 
 def classifier_finetuning(scale: Scale, ds: str, seeds: Sequence[int] | None) -> Arms:
     """Table 7 (every classifier fine-tuning method), Figure 4's runs without LM fine-tuning, and the
-    schedule-choice table (one seed, the paper's peak rate and its multiples)."""
+    peak-rate check (one seed, the paper's peak rate and its multiples, :func:`rate_check`)."""
     def arm(variant: str) -> Callable[[int], Run]:
         if variant == "from scratch":
             return lambda s: classifier_run(scale, ds, s, None, variant)
@@ -187,13 +188,14 @@ def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence
     """The targets of :func:`order` at ``scale`` — restricted to ``chapters`` (``01`` or
     ``01_main_results``) and ``datasets`` where given — each run of ``kinds`` once, where it first
     appears. A dataset whose schedule choice is pending (:func:`ulmfit_core.harness.epoch_choice.pending`)
-    contributes only its choice candidates and its linear baselines."""
+    contributes only its choice candidates, whichever chapters are asked for, and its linear baselines."""
     unknown = [c for c in chapters or () if not any(_matches(k, [c]) for k in CHAPTERS)]
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; choose from {sorted(CHAPTERS)}")
     out, seen = [], set()
     for chapter, ds in order(scale):
-        if not _matches(chapter, chapters) or (datasets and ds not in datasets):
+        first = chapter == EPOCH_CHOICE and choices.pending(scale, ds)   # whatever the chapters asked for
+        if not (_matches(chapter, chapters) or first) or (datasets and ds not in datasets):
             continue
         waits = chapter != EPOCH_CHOICE and choices.pending(scale, ds)   # its epochs are about to change
         for label, run in CHAPTERS[chapter](scale, ds, seeds):

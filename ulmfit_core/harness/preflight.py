@@ -103,6 +103,18 @@ class Estimate:
     free_bytes: int
 
 
+def _unchosen(scale_name: str, dataset: str) -> str:
+    """The problem line of a dataset whose runs wait for its schedule choice, with what to do."""
+    choice = epoch_choice.recorded_choice(get_scale(scale_name), dataset)
+    where = f"results/{scale_name}/choices/{dataset}.json"
+    if choice is None:
+        return (f"dataset {dataset}: its schedule lengths are not chosen on validation yet\n"
+                f"      make runs SCALE={scale_name} records the choice first ({where}); then set it in "
+                f"ulmfit_core/harness/scales.py")
+    return (f"dataset {dataset}: its schedule choice {choice} ({where}) is not what the scale uses yet\n"
+            f"      set lm_epochs, clf_epochs and scratch_epochs to it in ulmfit_core/harness/scales.py")
+
+
 @dataclass(frozen=True)
 class Report:
     """The preflight of ``notebooks`` at ``scale``: the inputs, and the estimated compute."""
@@ -122,11 +134,7 @@ class Report:
         """One line per missing input, with how to get it, and one per dataset whose schedule lengths
         are still to be chosen."""
         return [f"{i.kind} {i.name}: missing {', '.join(map(str, i.missing))}\n      {i.fix}"
-                for i in self.missing] + [
-            f"dataset {ds}: its schedule lengths are not chosen on validation and set in the scale yet\n"
-            f"      make runs SCALE={self.scale} NB=00 records the choice (results/{self.scale}/choices/{ds}.json); "
-            f"then set lm_epochs, clf_epochs and scratch_epochs to it in ulmfit_core/harness/scales.py"
-            for ds in self.unchosen]
+                for i in self.missing] + [_unchosen(self.scale, ds) for ds in self.unchosen]
 
     def text(self) -> str:
         """The report as a user reads it: inputs, then the estimate."""

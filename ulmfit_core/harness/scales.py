@@ -24,7 +24,7 @@ any other run (``tune_lm_epochs``, ``tune_epochs``; :mod:`ulmfit_core.harness.ep
 ``lm_epochs``, ``clf_epochs`` and ``scratch_epochs`` are set to the recorded choice (a test checks them
 against ``results/reduced/choices/``). The paper's ablation effects are around one point, so every
 dataset gets three seeds and every comparison is paired (same seeds, same validation examples); IMDb, the
-costliest, gets three for its main result and one for the ablations.
+costliest, gets three for its main result, Table 4 and Figure 3, and one for the other ablations.
 
 Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
 (:mod:`ulmfit_core.harness.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
@@ -118,8 +118,8 @@ class Scale(Config):
     commit_pretrained: bool = False    # keep the pretrained LMs (fp16) in results/, so no rerun needs them
     pretrain_corpus: str = "wikipedia"  # "wikitext103": the paper's corpus (wiki_shards/words unused)
     pretrain: PretrainRecipe | None = None  # set: pretrain on the fixed Wikipedia split with this recipe
-    epochs_from_choice: bool = False   # each dataset's epochs are its recorded choice (epoch_choice.pending)
     #                                          (None: wiki_words of wiki_shards, validation its first 1%)
+    epochs_from_choice: bool = False   # each dataset's epochs are its recorded choice (epoch_choice.pending)
     tasks: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -429,14 +429,15 @@ def figure4(scale_name: str, datasets: Sequence[str] | None, seeds: Sequence[int
     return fig
 
 
-def rate_check(scale_name: str, datasets: Sequence[str] = ("trec6", "ag"), seed: int = 0,
-               lr_mults: Sequence[float] = (1.0, 2.0), device: str = "auto") -> pd.DataFrame:
+def rate_check(scale_name: str, datasets: Sequence[str] | None = None, seed: int = 0,
+               lr_mults: Sequence[float] | None = None, device: str = "auto") -> pd.DataFrame:
     """At which peak rate: validation error of ULMFiT and of training from scratch (one seed) at the
-    scale's chosen schedule lengths, at the paper's peak rate and its multiples. Test error plays no part
-    and is not shown."""
+    scale's chosen schedule lengths, at the paper's peak rate and its multiples (by default those of
+    :data:`~ulmfit_core.harness.gpu_plan.RATE_CHECK`, for TREC-6 and AG). Test error plays no part and is
+    not shown."""
     scale = get_scale(scale_name)
     rows = []
-    for ds in datasets:
+    for ds in datasets or gpu_plan.RATE_CHECK:
         dataset = scale.own(ds)          # e.g. AG News: the scale's stand-in or the complete set
         for _, run in gpu_plan.rate_check(scale, dataset, seed, lr_mults):
             record, train = ensure(run, device), run.config["train"]
@@ -460,10 +461,12 @@ def epoch_choice(scale_name: str, dataset: str, device: str = "auto") -> tuple[p
     return pd.DataFrame(record["table"]), record["choice"]
 
 
-def epoch_choices(scale_name: str, device: str = "auto") -> pd.DataFrame:
-    """:func:`epoch_choice` for every dataset of the scale that has candidates, one table."""
+def epoch_choices(scale_name: str, datasets: Sequence[str] | None = None, device: str = "auto") -> pd.DataFrame:
+    """:func:`epoch_choice` for every dataset of the scale (or of ``datasets``) that has candidates, one
+    table."""
     scale = get_scale(scale_name)
-    tables = [epoch_choice(scale_name, ds, device)[0] for ds in scale.datasets() if choices.has_choice(scale, ds)]
+    names = [scale.own(ds) for ds in datasets] if datasets else scale.datasets()
+    tables = [epoch_choice(scale_name, ds, device)[0] for ds in names if choices.has_choice(scale, ds)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 

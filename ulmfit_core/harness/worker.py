@@ -13,7 +13,7 @@ when a worker is started again. Two workers can share the plan (e.g. one thread 
 worker passes over a target that another process is making and comes back to it later.
 
 The plan is read again after every target, since some targets are only known once others are recorded
-(the classifier epochs of the schedule choice follow the LM fine-tuning it chose). Once every candidate
+(the classifier epochs of the schedule choice follow the LM fine-tuning it chose). Whenever every candidate
 of a dataset's schedule choice is recorded, the worker records the choice
 (:func:`ulmfit_core.harness.epoch_choice.record_finished`); at a scale that takes its epochs from the
 choice, the dataset's other runs wait until the scale is set to it, and the worker says so.
@@ -80,11 +80,16 @@ def work(scale: Scale, device: str = "auto", kinds: Sequence[str] = ALL_KINDS,
     deadline = None if hours is None else time.monotonic() + hours * 3600
     made = 0
     while deadline is None or time.monotonic() < deadline:
+        for ds, choice in choices.record_finished(scale, lambda ds: LABEL[ds]).items():
+            say(f"schedule choice of {ds} recorded: {choice}"
+                + (f"; its other runs wait until the {scale.name} scale uses it" if choices.pending(scale, ds) else ""))
         targets = plan(scale, chapters, datasets, seeds, kinds)
         target, waiting = next_target(targets)
         if target is None:
             if not waiting:
-                say(f"nothing left to make: {len(targets)} targets recorded")
+                held = [ds for ds in scale.datasets() if choices.pending(scale, ds)]
+                say(f"nothing left to make: {len(targets)} targets recorded"
+                    + (f"; held back until the scale uses their schedule choice: {', '.join(held)}" if held else ""))
                 return made
             say(f"{waiting} targets wait on another process; looking again in {poll_s:.0f} s")
             time.sleep(poll_s)
@@ -96,9 +101,6 @@ def work(scale: Scale, device: str = "auto", kinds: Sequence[str] = ALL_KINDS,
         make(target.run, device)
         made += 1
         say(f"    done in {(time.monotonic() - t0) / 60:.1f} min")
-        for ds, choice in choices.record_finished(scale, lambda ds: LABEL[ds]).items():
-            say(f"    schedule choice of {ds} recorded: {choice}"
-                + (f"; its other runs wait until the {scale.name} scale uses it" if choices.pending(scale, ds) else ""))
     say(f"stopped after {hours} h: {made} targets made")
     return made
 
