@@ -21,9 +21,9 @@ def test_execute_passes_the_parameters_and_drops_timestamps(tmp_path, monkeypatc
         shutil.copy(inp, out)
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_papermill)
-    notebooks.main(["--scale", "reduced", "--only", "03", "--datasets", "trec6", "--seeds", "0", "2"])
-    assert seen == {"scale": "reduced", "device": "auto", "datasets": ["trec6"], "seeds": [0, 2]}
-    out = tmp_path / "executed" / "reduced" / "03_pretraining.ipynb"
+    notebooks.main(["--scale", "smoke", "--only", "03", "--datasets", "trec6", "--seeds", "0", "2"])
+    assert seen == {"scale": "smoke", "device": "auto", "datasets": ["trec6"], "seeds": [0, 2]}
+    out = tmp_path / "executed" / "smoke" / "03_pretraining.ipynb"
     assert out.exists() and not out.with_suffix(".input.ipynb").exists()
     assert [p.name for p in out.parent.iterdir()] == ["03_pretraining.ipynb"]   # no temporary files left
 
