@@ -210,8 +210,9 @@ def lm_rows(scale: Scale) -> list[dict]:
         if record["id"] in probes or path.name.startswith("."):
             continue
         cfg, metrics = record["config"], record["metrics"]
-        rows.append({"run": record["id"], "direction": cfg["direction"],
-                     "dropout": "none (vanilla)" if cfg["model"]["weight_p"] == 0 else
+        vanilla = cfg["model"]["weight_p"] == 0 and cfg["direction"] == "forward"   # Table 5's vanilla LM
+        rows.append({"run": record["id"], "direction": cfg["direction"] + (" (the vanilla LM)" if vanilla else ""),
+                     "dropout": "none" if cfg["model"]["weight_p"] == 0 else
                                 f"× {cfg.get('recipe', {}).get('drop_mult', 1.0):g}",
                      "recipe": "fixed held-out split" if "tokens" in cfg["corpus"] else "earlier (first 1% valid)",
                      "peak_rate": cfg["train"]["lr"], "tokens_seen": metrics.get("tokens_seen",
