@@ -147,6 +147,11 @@ def pending(scale: Scale, dataset: str) -> bool:
     return recorded_choice(scale, dataset) != used(scale, dataset)
 
 
+def held_back(scale: Scale) -> list[str]:
+    """The datasets of ``scale`` whose runs wait for their schedule choice (:func:`pending`)."""
+    return [ds for ds in scale.datasets() if pending(scale, ds)]
+
+
 def recorded(run: Run) -> dict | None:
     """A run's committed record, or None (an :data:`Outcome` that computes nothing)."""
     return read_json(run.record_path) if run.record_path.exists() else None

@@ -192,12 +192,12 @@ def plan(scale: Scale, chapters: Sequence[str] | None = None, datasets: Sequence
     unknown = [c for c in chapters or () if not any(_matches(k, [c]) for k in CHAPTERS)]
     if unknown:
         raise ValueError(f"unknown chapters {unknown}; choose from {sorted(CHAPTERS)}")
-    out, seen = [], set()
+    out, seen, held = [], set(), set(choices.held_back(scale))
     for chapter, ds in order(scale):
-        first = chapter == EPOCH_CHOICE and choices.pending(scale, ds)   # whatever the chapters asked for
+        first = chapter == EPOCH_CHOICE and ds in held     # planned whatever the chapters asked for
         if not (_matches(chapter, chapters) or first) or (datasets and ds not in datasets):
             continue
-        waits = chapter != EPOCH_CHOICE and choices.pending(scale, ds)   # its epochs are about to change
+        waits = chapter != EPOCH_CHOICE and ds in held     # its epochs are about to change
         for label, run in CHAPTERS[chapter](scale, ds, seeds):
             if waits and run.kind != "baseline":  # the linear baseline has no epochs: it need not wait
                 continue

@@ -81,15 +81,15 @@ def work(scale: Scale, device: str = "auto", kinds: Sequence[str] = ALL_KINDS,
     made = 0
     while deadline is None or time.monotonic() < deadline:
         for ds, choice in choices.record_finished(scale, lambda ds: LABEL[ds]).items():
-            say(f"schedule choice of {ds} recorded: {choice}"
-                + (f"; its other runs wait until the {scale.name} scale uses it" if choices.pending(scale, ds) else ""))
+            waits = f"; its other runs wait until the {scale.name} scale uses it" if choices.pending(scale, ds) else ""
+            say(f"schedule choice of {ds} recorded: {choice}{waits}")
         targets = plan(scale, chapters, datasets, seeds, kinds)
         target, waiting = next_target(targets)
         if target is None:
             if not waiting:
-                held = [ds for ds in scale.datasets() if choices.pending(scale, ds)]
-                say(f"nothing left to make: {len(targets)} targets recorded"
-                    + (f"; held back until the scale uses their schedule choice: {', '.join(held)}" if held else ""))
+                held = choices.held_back(scale)
+                waits = f"; held back until the scale uses their schedule choice: {', '.join(held)}" if held else ""
+                say(f"nothing left to make: {len(targets)} targets recorded{waits}")
                 return made
             say(f"{waiting} targets wait on another process; looking again in {poll_s:.0f} s")
             time.sleep(poll_s)
