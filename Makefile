@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= smoke
 NB ?= all
 
-.PHONY: setup test nbval book preflight notebooks runs pack gpu-prepare gpu-restore gpu-run gpu-import smoke clean
+.PHONY: setup test nbval book preflight notebooks runs prune pack gpu-prepare gpu-restore gpu-run gpu-import smoke clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-book.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ notebooks: $(STAMP)
 ##       for the linear baselines only; THREADS=1 to run two side by side); `make notebooks` then shows them
 runs: $(STAMP)
 	$(BIN)/python -m ulmfit_core.harness.worker --scale $(SCALE) $(if $(KINDS),--kinds $(KINDS)) $(if $(filter-out all,$(NB)),--chapters $(NB)) $(if $(THREADS),--threads $(THREADS))
+
+## prune: list the run records of a scale that no chapter reads any more (SCALE=reduced); DELETE=1 removes them
+prune: $(STAMP)
+	$(BIN)/python -m ulmfit_core.harness.prune --scale $(SCALE) $(if $(DELETE),--delete)
 
 ## pack: tokenise a scale's inputs into a folder of token ids (default the gpu scale, into gpu_pack/);
 ##       ULMFIT_PACK=gpu_pack make notebooks SCALE=gpu then runs without the data folder
