@@ -68,8 +68,10 @@ study.verdict_table()
 # each dataset chooses how many epochs of LM fine-tuning, of classifier training and of training from
 # scratch it needs: each candidate is run with seed 0, every LM candidate followed by the longest
 # classifier candidate, and the shortest candidate is chosen that no longer one beats by more than one
-# standard error of the validation error (test error plays no part). The choices are recorded in
-# `results/<scale>/choices/`; "used at this scale" marks the setting of every run of the book.
+# standard error of the validation error (test error plays no part). When the longest candidate wins,
+# validation error may still be falling, so a candidate twice as long is added (at most twice); a choice
+# still at the longest schedule tried says so. The choices are recorded in `results/<scale>/choices/`;
+# "used at this scale" marks the setting of every run of the book.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -187,10 +187,12 @@ def test_the_reduced_chapters_wait_for_the_schedule_choice_of_their_datasets(fre
     assert problems() and "not chosen on validation yet" in problems()[0]
     assert "make runs SCALE=reduced" in problems()[0]
     other = {**epoch_choice.used(reduced, "trec6"), "clf_epochs": 99}
-    write_json(path, {"choice": other, "candidates": epoch_choice.candidates(reduced, "trec6")})
+    write_json(path, {"choice": other, "candidates": epoch_choice.candidates(reduced, "trec6"),
+                      "extensions": epoch_choice.EXTENSIONS})
     assert "is not what the scale uses" in problems()[0] and "'clf_epochs': 99" in problems()[0]
     now = epoch_choice.used(reduced, "trec6")
     write_json(path, {"choice": now, "candidates": {"lm_epochs": [1], "clf_epochs": [2]}})
     assert "not chosen on validation yet" in problems()[0]           # a choice among other candidates is none
-    write_json(path, {"choice": now, "candidates": epoch_choice.candidates(reduced, "trec6")})
+    write_json(path, {"choice": now, "candidates": epoch_choice.candidates(reduced, "trec6"),
+                      "extensions": epoch_choice.EXTENSIONS})
     assert problems() == [] and preflight.plan("reduced", ["01"], ["trec6"]).unchosen == ()

@@ -85,5 +85,6 @@ def test_the_reduced_scales_epochs_are_the_choices_recorded_on_validation(tmp_pa
     monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
     other = {**epoch_choice.used(reduced, "trec6"), "lm_epochs": 99}
     write_json(tmp_path / "reduced" / "choices" / "trec6.json",
-               {"choice": other, "candidates": epoch_choice.candidates(reduced, "trec6")})
+               {"choice": other, "candidates": epoch_choice.candidates(reduced, "trec6"),
+                "extensions": epoch_choice.EXTENSIONS})
     assert [m.split(":")[0] for m in epoch_choice.mismatches(reduced)] == ["trec6"]

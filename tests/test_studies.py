@@ -42,6 +42,7 @@ import pytest  # noqa: E402
 
 from ulmfit_core.fileio import read_json  # noqa: E402
 from ulmfit_core.harness import studies  # noqa: E402
+from ulmfit_core.harness import epoch_choice as choices  # noqa: E402
 from ulmfit_core.harness.epoch_choice import levelled_off  # noqa: E402
 from ulmfit_core.harness.verdicts import Effect  # noqa: E402
 
@@ -60,8 +61,8 @@ def test_the_epoch_choice_picks_what_its_table_says(tmp_path, monkeypatch) -> No
     its table and its record agree; every LM candidate is judged with the longest classifier (8 epochs)."""
     monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
     ulmfit = studies.ULMFIT
-    made_up = {(ulmfit, 1, 8): 40.0, (ulmfit, 2, 8): 30.0, (ulmfit, 2, 5): 31.0,
-               ("from scratch", 0, 5): 60.0, ("from scratch", 0, 8): 45.0}
+    made_up = {(ulmfit, 1, 8): 40.0, (ulmfit, 2, 8): 30.0, (ulmfit, 4, 8): 31.0, (ulmfit, 2, 5): 31.0,
+               ("from scratch", 0, 5): 60.0, ("from scratch", 0, 8): 45.0, ("from scratch", 0, 16): 44.0}
     asked = []
 
     def ensure(run, device="auto"):
@@ -72,13 +73,39 @@ def test_the_epoch_choice_picks_what_its_table_says(tmp_path, monkeypatch) -> No
 
     monkeypatch.setattr(studies, "ensure", ensure)
     table, choice = studies.epoch_choice("smoke", "trec6", device="cpu")
-    assert set(asked) == set(made_up)                            # only these runs, the LM ones at 8 epochs
-    assert choice == {"lm_epochs": 2, "clf_epochs": 5, "scratch_epochs": 8}  # 31 vs 30: within one SE of 40
+    assert set(asked) == set(made_up)   # only these runs, the LM ones at 8 epochs; LM and scratch extended
+    assert choice == {"lm_epochs": 2, "clf_epochs": 5, "scratch_epochs": 8}  # the extensions: within one SE
     chosen = table[table["chosen"] == "yes"]
     assert dict(zip(chosen["schedule"], chosen["epochs"])) == {"LM fine-tuning": 2, "classifier": 5,
                                                                "from scratch": 8}
     record = read_json(tmp_path / "smoke" / "choices" / "trec6.json")
-    assert record["choice"] == choice and record["n_valid"] == 40 and len(record["table"]) == 6
+    assert record["choice"] == choice and record["n_valid"] == 40 and len(record["table"]) == 8
+    assert record["at_longest"] == [] and record["extensions"] == choices.EXTENSIONS
+
+
+def test_a_stage_whose_longest_candidate_wins_is_extended_until_it_levels_off_or_the_cap() -> None:
+    """Validation error falling with every doubling: the stage is extended EXTENSIONS times, and the
+    choice at the longest schedule tried is marked; errors that level off stop the extension."""
+    scale = get_scale("smoke")
+
+    def falling(run):                                   # error halves with each doubling of the epochs
+        return {"metrics": {"valid_error": 80.0 / run.config["train"]["epochs"], "n_valid": 1000}}
+
+    runs, choice = choices.walk(scale, "trec6", falling)
+    scratch = [n for stage, n, _ in runs if stage == "from scratch"]
+    first = list(choices.clf_candidates(scale, "trec6"))
+    assert scratch == first + [first[-1] * 2 ** k for k in range(1, choices.EXTENSIONS + 1)]
+    assert choice["scratch_epochs"] == scratch[-1] and "from scratch" in choices.at_longest(runs, choice)
+
+    def flat(run):
+        return {"metrics": {"valid_error": 20.0, "n_valid": 1000}}
+
+    runs, choice = choices.walk(scale, "trec6", flat)
+    assert [n for stage, n, _ in runs if stage == "from scratch"] == first and not choices.at_longest(runs, choice)
+    missing = choices.walk(scale, "trec6", lambda run: falling(run) if run.config["train"]["epochs"] <= first[-1]
+                           and run.config["variant"] == "from scratch" else None)
+    assert "scratch_epochs" not in missing[1]          # the extension is planned, not yet recorded
+    assert [n for stage, n, _ in missing[0] if stage == "from scratch"] == first + [first[-1] * 2]
 
 
 def test_the_verdict_table_has_one_row_per_claim_and_marks_sanity_checks() -> None:

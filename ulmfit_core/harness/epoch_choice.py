@@ -13,7 +13,9 @@ validation error alone (test error plays no part), in three stages:
    best validation epoch, as the paper's baselines do).
 
 Each stage picks the shortest candidate after which validation error has levelled off
-(:func:`levelled_off`). The runs of every stage are fixed by the candidates and the records of the stages
+(:func:`levelled_off`). A stage whose *longest* candidate wins has not shown that it levelled off: it is
+extended by a candidate twice as long, up to :data:`EXTENSIONS` times (so that every arm converges on
+validation before it is compared); a choice still at the longest schedule tried is marked as such. The runs of every stage are fixed by the candidates and the records of the stages
 before it, never by the epochs the scale uses, so setting the scale's epochs to the choice leaves the
 choice itself unchanged. The choice is written to ``results/<scale>/choices/<dataset>.json``. At a scale
 that takes its epochs from the choice (``Scale.epochs_from_choice``, the reduced one), a dataset's other
@@ -33,6 +35,7 @@ from ulmfit_core.harness.experiments import Run, classifier_run, finetune_run, p
 from ulmfit_core.harness.scales import Scale
 
 SEED = 0
+EXTENSIONS = 2     # a stage whose longest candidate wins gets one twice as long, at most this many times
 STAGES = ("LM fine-tuning", "classifier", "from scratch")
 CHOICE_KEYS = {"LM fine-tuning": "lm_epochs", "classifier": "clf_epochs", "from scratch": "scratch_epochs"}
 
@@ -67,24 +70,27 @@ def clf_candidates(scale: Scale, dataset: str) -> tuple[int, ...]:
     return task.tune_epochs or (task.clf_epochs,)
 
 
-def stage_runs(scale: Scale, dataset: str, stage: str, lm_epochs: int | None = None) -> dict[int, Run]:
-    """The candidate runs of one stage (epochs -> classifier run); the classifier stage needs the LM
-    fine-tuning epochs that stage 1 chose."""
+def stage_run(scale: Scale, dataset: str, stage: str, epochs: int, lm_epochs: int | None = None) -> Run:
+    """The candidate run of one stage with ``epochs`` epochs (of LM fine-tuning in the first stage, of the
+    classifier in the others); the classifier stage needs the LM fine-tuning epochs that stage 1 chose."""
     pre = pretrain_run(scale)
     if stage == "LM fine-tuning":
-        longest = max(clf_candidates(scale, dataset))
-        return {n: classifier_run(scale, dataset, SEED, finetune_run(scale, dataset, SEED, pre, epochs=n),
-                                  changes={"epochs": longest}) for n in lm_candidates(scale, dataset)}
+        lm = finetune_run(scale, dataset, SEED, pre, epochs=epochs)
+        return classifier_run(scale, dataset, SEED, lm, changes={"epochs": max(clf_candidates(scale, dataset))})
     if stage == "classifier":
         if lm_epochs is None:
             raise ValueError("the classifier stage needs the chosen LM fine-tuning epochs")
         lm = finetune_run(scale, dataset, SEED, pre, epochs=lm_epochs)
-        return {n: classifier_run(scale, dataset, SEED, lm, changes={"epochs": n})
-                for n in clf_candidates(scale, dataset)}
+        return classifier_run(scale, dataset, SEED, lm, changes={"epochs": epochs})
     if stage == "from scratch":
-        return {n: classifier_run(scale, dataset, SEED, None, "from scratch", changes={"epochs": n})
-                for n in clf_candidates(scale, dataset)}
+        return classifier_run(scale, dataset, SEED, None, "from scratch", changes={"epochs": epochs})
     raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+
+
+def stage_runs(scale: Scale, dataset: str, stage: str, lm_epochs: int | None = None) -> dict[int, Run]:
+    """The configured candidate runs of one stage (epochs -> classifier run), before any extension."""
+    first = lm_candidates(scale, dataset) if stage == "LM fine-tuning" else clf_candidates(scale, dataset)
+    return {n: stage_run(scale, dataset, stage, n, lm_epochs) for n in first}
 
 
 Outcome = Callable[[Run], dict | None]
@@ -93,20 +99,34 @@ Outcome = Callable[[Run], dict | None]
 
 def walk(scale: Scale, dataset: str, outcome: Outcome) -> tuple[list[tuple[str, int, Run]], dict[str, int]]:
     """Every candidate run as far as the stages can be known, and the choice so far: ``outcome`` gives
-    each run's record (None where it is missing, which stops the classifier stage from being planned)."""
+    each run's record (None where it is missing, which stops a stage's extension and the classifier stage
+    from being planned)."""
     runs: list[tuple[str, int, Run]] = []
     choice: dict[str, int] = {}
     for stage in STAGES:
         if stage == "classifier" and "lm_epochs" not in choice:
             continue
         candidates = stage_runs(scale, dataset, stage, choice.get("lm_epochs"))
-        runs += [(stage, n, run) for n, run in candidates.items()]
-        records = {n: outcome(run) for n, run in candidates.items()}
-        if all(r is not None for r in records.values()):
+        for extension in range(EXTENSIONS + 1):
+            if extension:                      # the longest won: try one twice as long
+                longest = 2 * max(candidates)
+                candidates[longest] = stage_run(scale, dataset, stage, longest, choice.get("lm_epochs"))
+            runs += [(stage, n, run) for n, run in candidates.items() if (stage, n, run) not in runs]
+            records = {n: outcome(run) for n, run in candidates.items()}
+            if any(r is None for r in records.values()):
+                break
             n_valid = next(iter(records.values()))["metrics"]["n_valid"]
-            choice[CHOICE_KEYS[stage]] = levelled_off(
-                {n: r["metrics"]["valid_error"] for n, r in records.items()}, n_valid)
+            chosen = levelled_off({n: r["metrics"]["valid_error"] for n, r in records.items()}, n_valid)
+            if chosen < max(candidates) or extension == EXTENSIONS:
+                choice[CHOICE_KEYS[stage]] = chosen
+                break
     return runs, choice
+
+
+def at_longest(runs: list[tuple[str, int, Run]], choice: dict[str, int]) -> list[str]:
+    """The stages whose choice is the longest schedule tried (validation error may still be falling)."""
+    return [stage for stage in STAGES if CHOICE_KEYS[stage] in choice
+            and choice[CHOICE_KEYS[stage]] == max(n for s, n, _ in runs if s == stage)]
 
 
 def choice_record(scale: Scale, dataset: str, outcome: Outcome, label: str) -> dict:
@@ -115,13 +135,15 @@ def choice_record(scale: Scale, dataset: str, outcome: Outcome, label: str) -> d
     runs, choice = walk(scale, dataset, outcome)
     if set(choice) != set(CHOICE_KEYS.values()):
         raise ValueError(f"the schedule-length choice of {dataset} at {scale.name} is not finished")
-    now = used(scale, dataset)
+    now, edge = used(scale, dataset), at_longest(runs, choice)
     rows = [{"dataset": label, "schedule": stage, "epochs": n,
              "valid error (%)": round(outcome(run)["metrics"]["valid_error"], 2),
-             "chosen": "yes" if n == choice[CHOICE_KEYS[stage]] else "",
+             "chosen": ("yes, the longest tried" if stage in edge else "yes") if n == choice[CHOICE_KEYS[stage]]
+             else "",
              "used at this scale": "yes" if n == now[CHOICE_KEYS[stage]] else ""} for stage, n, run in runs]
     return {"scale": scale.name, "dataset": dataset, "seed": SEED, "candidates": candidates(scale, dataset),
-            "n_valid": outcome(runs[0][2])["metrics"]["n_valid"], "choice": choice, "table": rows}
+            "extensions": EXTENSIONS, "n_valid": outcome(runs[0][2])["metrics"]["n_valid"], "choice": choice,
+            "at_longest": edge, "table": rows}
 
 
 def record_finished(scale: Scale, label: Callable[[str], str] = str) -> dict[str, dict[str, int]]:
@@ -168,12 +190,13 @@ def candidates(scale: Scale, dataset: str) -> dict[str, list[int]]:
 
 def recorded_choice(scale: Scale, dataset: str) -> dict[str, int] | None:
     """The choice recorded for ``dataset`` at ``scale`` among its present candidates (None before it is
-    made, or when the record compared other candidates)."""
+    made, or when the record compared other candidates or extended them by other rules)."""
     path = choice_path(scale, dataset)
     if not path.exists():
         return None
     record = read_json(path)
-    return record["choice"] if record.get("candidates") == candidates(scale, dataset) else None
+    same = record.get("candidates") == candidates(scale, dataset) and record.get("extensions") == EXTENSIONS
+    return record["choice"] if same else None
 
 
 def used(scale: Scale, dataset: str) -> dict[str, int]:
