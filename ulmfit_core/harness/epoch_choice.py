@@ -15,7 +15,8 @@ validation error alone (test error plays no part), in three stages:
 Each stage picks the shortest candidate after which validation error has levelled off
 (:func:`levelled_off`). A stage whose *longest* candidate wins has not shown that it levelled off: it is
 extended by a candidate twice as long, up to :data:`EXTENSIONS` times (so that every arm converges on
-validation before it is compared); a choice still at the longest schedule tried is marked as such. The runs of every stage are fixed by the candidates and the records of the stages
+validation before it is compared); a choice still at the longest schedule tried is marked as such. The
+runs of every stage are fixed by the candidates and the records of the stages
 before it, never by the epochs the scale uses, so setting the scale's epochs to the choice leaves the
 choice itself unchanged. The choice is written to ``results/<scale>/choices/<dataset>.json``. At a scale
 that takes its epochs from the choice (``Scale.epochs_from_choice``, the reduced one), a dataset's other
