@@ -108,11 +108,12 @@ def walk(scale: Scale, dataset: str, outcome: Outcome) -> tuple[list[tuple[str, 
         if stage == "classifier" and "lm_epochs" not in choice:
             continue
         candidates = stage_runs(scale, dataset, stage, choice.get("lm_epochs"))
+        runs += [(stage, n, run) for n, run in candidates.items()]
         for extension in range(EXTENSIONS + 1):
             if extension:                      # the longest won: try one twice as long
                 longest = 2 * max(candidates)
                 candidates[longest] = stage_run(scale, dataset, stage, longest, choice.get("lm_epochs"))
-            runs += [(stage, n, run) for n, run in candidates.items() if (stage, n, run) not in runs]
+                runs.append((stage, longest, candidates[longest]))
             records = {n: outcome(run) for n, run in candidates.items()}
             if any(r is None for r in records.values()):
                 break

@@ -68,7 +68,7 @@ class TaskScale(Config):
     unlabelled: int = 0                # extra unlabelled documents for semi-supervised LM fine-tuning
     tune_epochs: tuple[int, ...] = ()  # classifier epochs compared on validation to choose clf_epochs
     tune_lm_epochs: tuple[int, ...] = ()  # LM fine-tuning epochs compared on validation to choose lm_epochs
-    scratch_epochs: int = 0            # epochs of the from-scratch classifier, if validation chose others
+    scratch_epochs: int = 0            # epochs of the from-scratch classifier (0: clf_epochs)
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test", "max_tokens", "unlabelled", "scratch_epochs"):
