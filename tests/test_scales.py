@@ -88,3 +88,27 @@ def test_the_reduced_scales_epochs_are_the_choices_recorded_on_validation(tmp_pa
                {"choice": other, "candidates": epoch_choice.candidates(reduced, "trec6"),
                 "extensions": epoch_choice.EXTENSIONS})
     assert [m.split(":")[0] for m in epoch_choice.mismatches(reduced)] == ["trec6"]
+
+
+def test_classifier_dropouts_are_the_papers_times_the_scales_multiplier(tmp_path, monkeypatch) -> None:
+    """Every classifier arm (ULMFiT and from scratch) gets the paper's dropouts × ``clf_drop_mult``
+    (fastai's classifier ``drop_mult`` of 0.5 at ``reduced``); a schedule choice made with other dropouts
+    is no longer the scale's, so its datasets wait for a new one."""
+    import dataclasses  # noqa: PLC0415
+    from ulmfit_core.awd_lstm import AWDLSTMConfig  # noqa: PLC0415
+    from ulmfit_core.fileio import write_json  # noqa: PLC0415
+    from ulmfit_core.harness import epoch_choice  # noqa: PLC0415
+    reduced, paper = SCALES["reduced"], AWDLSTMConfig()
+    for run in (E.ulmfit_runs(reduced, "trec6", 0)[2], E.classifier_run(reduced, "trec6", 0, None, "from scratch")):
+        model = run.config["model"]
+        assert model["weight_p"] == paper.weight_p * 0.5 and model["input_p"] == paper.input_p * 0.5
+    assert E.ulmfit_runs(SCALES["paper"], "trec6", 0)[2].config["model"]["weight_p"] == paper.weight_p
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path))
+    write_json(tmp_path / "reduced" / "choices" / "trec6.json",
+               {"choice": epoch_choice.used(reduced, "trec6"), "candidates": epoch_choice.candidates(reduced, "trec6"),
+                "extensions": epoch_choice.EXTENSIONS})
+    assert epoch_choice.recorded_choice(reduced, "trec6") == epoch_choice.used(reduced, "trec6")
+    other = dataclasses.replace(reduced, clf_drop_mult=1.0)
+    assert epoch_choice.recorded_choice(other, "trec6") is None and epoch_choice.pending(other, "trec6")
+    with pytest.raises(ConfigError, match="clf_drop_mult"):
+        dataclasses.replace(reduced, clf_drop_mult=-0.5)

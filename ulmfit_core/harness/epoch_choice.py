@@ -18,8 +18,9 @@ extended by a candidate twice as long, up to :data:`EXTENSIONS` times (so that e
 validation before it is compared); a choice still at the longest schedule tried is marked as such. The
 runs of every stage are fixed by the candidates and the records of the stages
 before it, never by the epochs the scale uses, so setting the scale's epochs to the choice leaves the
-choice itself unchanged. The choice is written to ``results/<scale>/choices/<dataset>.json``. At a scale
-that takes its epochs from the choice (``Scale.epochs_from_choice``, the reduced one), a dataset's other
+choice itself unchanged. Every classifier is compared with the scale's classifier dropouts
+(``Scale.clf_drop_mult``); a choice made with other dropouts is no longer the scale's. The choice is
+written to ``results/<scale>/choices/<dataset>.json``. At a scale that takes its epochs from the choice (``Scale.epochs_from_choice``, the reduced one), a dataset's other
 runs wait until its choice is recorded and set in the scale (:func:`pending`), and a test checks that the
 scale's epochs are the recorded choice.
 """
@@ -185,9 +186,11 @@ def choice_path(scale: Scale, dataset: str) -> Path:
     return results_dir() / scale.name / "choices" / f"{dataset}.json"
 
 
-def candidates(scale: Scale, dataset: str) -> dict[str, list[int]]:
-    """The candidates a choice compares (a record made for other candidates is no choice for these)."""
-    return {"lm_epochs": list(lm_candidates(scale, dataset)), "clf_epochs": list(clf_candidates(scale, dataset))}
+def candidates(scale: Scale, dataset: str) -> dict[str, list[int] | float]:
+    """The candidates a choice compares and the classifier dropout they are compared at (a record made for
+    other candidates, or with other dropouts, is no choice for these)."""
+    return {"lm_epochs": list(lm_candidates(scale, dataset)), "clf_epochs": list(clf_candidates(scale, dataset)),
+            "clf_drop_mult": scale.clf_drop_mult}
 
 
 def recorded_choice(scale: Scale, dataset: str) -> dict[str, int] | None:

@@ -179,7 +179,7 @@ def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, varian
     epochs = task.scratch_epochs if variant == "from scratch" and task.scratch_epochs else task.clf_epochs
     settings = {"epochs": epochs, **CLASSIFIER_FINETUNING[variant], **(changes or {})}
     train = TrainConfig(batch_size=task.batch_size, clip=25.0, seed=seed, **settings)
-    model = dataclasses.replace(scale.model)  # the paper's classifier dropouts (AWDLSTMConfig defaults)
+    model = scale.model.with_dropout(scale.clf_drop_mult)  # the paper's classifier dropouts × the scale's
     direction = lm.config["direction"] if lm else direction
     return Run("classifier", scale.name, {
         "dataset": dataset, "task": data_selection(task), "variant": variant, "train": train.to_dict(),
