@@ -197,9 +197,9 @@ SCALES: dict[str, Scale] = {
         pretrain=PretrainRecipe(tokens=24_000_000, lr=1e-2, drop_mult=0.0, batch_size=32), epochs_from_choice=True,
         clf_drop_mult=0.5,
         tasks=_tasks(
-            trec6=TaskScale(lm_epochs=10, clf_epochs=20, batch_size=32, seeds=(0, 1, 2),
+            trec6=TaskScale(lm_epochs=5, clf_epochs=12, batch_size=32, seeds=(0, 1, 2),
                             low_shot=(100, 500, 1000, 2500), tune_lm_epochs=(5, 10, 20), tune_epochs=(12, 20, 30),
-                            scratch_epochs=12),
+                            scratch_epochs=20),
             ag_news_7k6=TaskScale(n_train=3000, max_tokens=80, lm_epochs=4, clf_epochs=20, batch_size=32,
                                   seeds=(0, 1, 2), low_shot=(100, 500, 1000), unlabelled=3600,
                                   tune_lm_epochs=(4, 8, 16), tune_epochs=(10, 20), scratch_epochs=20),
