@@ -20,8 +20,8 @@ runs of every stage are fixed by the candidates and the records of the stages
 before it, never by the epochs the scale uses, so setting the scale's epochs to the choice leaves the
 choice itself unchanged. Every classifier is compared with the scale's classifier dropouts
 (``Scale.clf_drop_mult``); a choice made with other dropouts is no longer the scale's. The choice is
-written to ``results/<scale>/choices/<dataset>.json``. At a scale that takes its epochs from the choice (``Scale.epochs_from_choice``, the reduced one), a dataset's other
-runs wait until its choice is recorded and set in the scale (:func:`pending`), and a test checks that the
+written to ``results/<scale>/choices/<dataset>.json``. At a scale that takes its epochs from the choice
+(``Scale.epochs_from_choice``, the reduced one), a dataset's other runs wait until its choice is recorded and set in the scale (:func:`pending`), and a test checks that the
 scale's epochs are the recorded choice.
 """
 from __future__ import annotations
