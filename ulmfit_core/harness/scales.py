@@ -206,10 +206,11 @@ SCALES: dict[str, Scale] = {
             imdb=TaskScale(n_train=2000, n_test=5000, max_tokens=300, lm_epochs=3, clf_epochs=12,
                            batch_size=32, seeds=(0,), main_seeds=(0, 1, 2), low_shot=(100, 500),
                            unlabelled=5000, tune_lm_epochs=(3, 6), tune_epochs=(12, 20), scratch_epochs=12),
-            **{name: TaskScale(n_train=n_train, max_tokens=max_tokens, lm_epochs=3, clf_epochs=6, batch_size=32,
+            dbpedia_14k=TaskScale(n_train=3000, max_tokens=80, lm_epochs=3, clf_epochs=12, batch_size=32,
+                                  seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12), scratch_epochs=12),
+            **{name: TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32,
                                seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12))
-               for name, n_train, max_tokens in (("dbpedia_14k", 3000, 80), ("yelp_bi", 2000, 200),
-                                                 ("yelp_full", 2000, 200))},
+               for name in ("yelp_bi", "yelp_full")},
         )),
     "gpu": Scale(   # pretraining: the reduced scale's chosen rate and dropout (lm_recipe.chosen), 4 passes
         name="gpu", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, wiki_shards=(0, 1),
