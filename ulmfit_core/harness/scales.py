@@ -208,9 +208,10 @@ SCALES: dict[str, Scale] = {
                            unlabelled=5000, tune_lm_epochs=(3, 6), tune_epochs=(12, 20), scratch_epochs=12),
             dbpedia_14k=TaskScale(n_train=3000, max_tokens=80, lm_epochs=3, clf_epochs=12, batch_size=32,
                                   seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12), scratch_epochs=12),
-            **{name: TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32,
-                               seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12))
-               for name in ("yelp_bi", "yelp_full")},
+            yelp_bi=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=6, batch_size=32,
+                              seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12), scratch_epochs=24),
+            yelp_full=TaskScale(n_train=2000, max_tokens=200, lm_epochs=3, clf_epochs=12, batch_size=32,
+                                seeds=(0, 1, 2), tune_lm_epochs=(3, 6), tune_epochs=(6, 12), scratch_epochs=6),
         )),
     "gpu": Scale(   # pretraining: the reduced scale's chosen rate and dropout (lm_recipe.chosen), 4 passes
         name="gpu", model=AWDLSTMConfig(), vocab_size=60_000, min_freq=2, wiki_shards=(0, 1),
