@@ -19,6 +19,7 @@
 # ULMFiT with the baseline we *can* run under identical conditions — the same AWD-LSTM classifier trained
 # from scratch. Our AG News, DBpedia and Yelp data are much smaller than the paper's (see the data page), so
 # our absolute errors are not comparable with the paper's; the comparison with training from scratch is.
+#
 # Test error, as the paper reports. The paper's ULMFiT numbers are its forward + backward ensemble (§5: on
 # IMDb, 5.30 for one model, 4.58 for the ensemble); ours here are the forward classifier alone, as in every
 # other chapter, and the bidirectionality chapter gives our ensemble on IMDb, TREC-6 and AG.
