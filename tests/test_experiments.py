@@ -10,6 +10,7 @@ import pytest
 
 from ulmfit_core.fileio import read_json
 from ulmfit_core.settings import data_dir
+from ulmfit_core import train as train_module
 from ulmfit_core.harness import experiments
 from ulmfit_core.harness.experiments import classifier_run, ensure, finetune_run, pretrain_run, ulmfit_runs
 from ulmfit_core.harness.paper import PAPER_KEY
@@ -193,3 +194,26 @@ def test_lm_fine_tuning_has_its_own_dropouts_and_the_vanilla_lm_none() -> None:
     vanilla = finetune_run(low, "trec6", 0, pretrain_run(low, dropout=False), dropout=False)
     assert vanilla.config["model"] == lm_dropouts(SMOKE.model, 0.0).to_dict()
     assert vanilla.id != finetune_run(low, "trec6", 0, pretrain_run(low, dropout=False)).id
+
+
+def test_target_lm_fine_tuning_checkpoints_inside_an_epoch(tmp_path, monkeypatch) -> None:
+    """An LM fine-tuning run checkpoints about every CHECKPOINT_SECONDS inside an epoch, as pretraining
+    does, so that a long epoch cut off resumes from its last checkpoint (exactness: tests/test_train.py)."""
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(experiments, "CHECKPOINT_SECONDS", 3 * 1.1)     # three CPU batches
+    asked, saved = [], []
+    real_finetune, real_save = experiments.finetune_lm, train_module.save_checkpoint
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("checkpoint_every"))
+        return real_finetune(*args, **kwargs)
+
+    def save(ckpt_dir, epoch, *args, **kwargs):
+        saved.append((epoch, kwargs.get("step")))
+        return real_save(ckpt_dir, epoch, *args, **kwargs)
+    monkeypatch.setattr(experiments, "finetune_lm", spy)
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    ensure(finetune_run(SMOKE, "trec6", 0, None), device="cpu")
+    assert asked == [3]
+    assert any(step for _, step in saved)                          # at least one inside an epoch

@@ -118,3 +118,25 @@ def test_the_verdict_table_has_one_row_per_claim_and_marks_sanity_checks() -> No
     assert table["claim"][1] == "sanity: ULMFiT − linear baseline" and table["paper"][1] == "n/a"
     assert table["ours [95% CI]"][0] == "−1.50 [−2.50, −0.50]" and table["smallest detectable"][0] == "1.20"
     assert np.all(table["seeds"] == 3)
+
+
+def _fake_lm_record(run, device="auto") -> dict:
+    """A pretraining record whose perplexities tell the runs apart (nothing is trained)."""
+    ppl = {"forward": 40.0, "backward": 41.0}[run.config["direction"]] + (run.config["model"]["weight_p"] > 0)
+    return {"metrics": {"train_tokens": 10, "vocab_size": 5, "valid_perplexity": ppl,
+                        "wikitext103_test_perplexity": ppl + 10}}
+
+
+@pytest.mark.parametrize("scale, rows", [("reduced", 2), ("paper", 3)])
+def test_the_perplexity_table_lists_a_forward_lm_that_is_also_the_vanilla_one_once(monkeypatch, scale,
+                                                                                    rows) -> None:
+    """At a scale that pretrains without dropout the vanilla LM is the forward LM: one row, which says so."""
+    monkeypatch.setattr(studies, "ensure", _fake_lm_record)
+    ours = studies.perplexity_table(scale)
+    ours = ours[ours["LM"].str.startswith("ours")]
+    assert len(ours) == rows
+    shared = ours["LM"].str.contains("also the vanilla LM")
+    assert shared.sum() == (rows == 2)
+    if rows == 3:
+        vanilla = ours[ours["LM"].str.contains("vanilla")]
+        assert vanilla["valid perplexity (Wikipedia)"].tolist() == [40.0]

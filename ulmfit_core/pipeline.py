@@ -86,10 +86,11 @@ def pretrain_lm(train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarra
 def finetune_lm(pretrained: dict[str, torch.Tensor] | None, pretrained_vocab: Vocab | None,
                 train_docs: Sequence[np.ndarray], valid_docs: Sequence[np.ndarray], vocab: Vocab,
                 model_cfg: AWDLSTMConfig, train_cfg: TrainConfig, bptt: int = 70,
-                run_dir: Path | None = None, device: str = "auto", progress: bool = True
-                ) -> tuple[LanguageModel, list[dict]]:
+                run_dir: Path | None = None, device: str = "auto", progress: bool = True,
+                checkpoint_every: int = 0) -> tuple[LanguageModel, list[dict]]:
     """(b) Target-task LM fine-tuning (§3.2): start from the pretrained weights moved to the task
-    vocabulary, then train with discriminative rates and STLR as ``train_cfg`` says."""
+    vocabulary, then train with discriminative rates and STLR as ``train_cfg`` says (``checkpoint_every``:
+    checkpoints inside an epoch too, see :func:`~ulmfit_core.train.fit`)."""
     dev = pick_device(device)
     torch.manual_seed(train_cfg.seed)
     model = LanguageModel(len(vocab), model_cfg)
@@ -97,7 +98,8 @@ def finetune_lm(pretrained: dict[str, torch.Tensor] | None, pretrained_vocab: Vo
         assert pretrained_vocab is not None, "pretrained weights need their vocabulary"
         load_into(model, match_embeddings(pretrained, pretrained_vocab.itos, vocab.itos), "pretrained LM")
     task = LMTask(train_docs, valid_docs, train_cfg.batch_size, bptt, train_cfg.seed, device=dev)
-    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress)
+    history = fit(model, model.layer_groups(), task, train_cfg, run_dir, dev, progress,
+                  checkpoint_every=checkpoint_every)
     return model, history
 
 
