@@ -366,7 +366,7 @@ def perplexity_table(scale_name: str, device: str = "auto") -> pd.DataFrame:
     lms = [("AWD-LSTM, forward", forward), ("AWD-LSTM, backward", pretrain_run(scale, "backward")),
            ("vanilla (no dropout), forward", vanilla)]
     if vanilla.id == forward.id:
-        lms = [("AWD-LSTM, forward, pretrained without dropout (also the vanilla LM)", forward), lms[1]]
+        lms = [("AWD-LSTM, forward = vanilla LM", forward), lms[1]]
     rows = []
     for label, run in lms:
         m = ensure(run, device)["metrics"]
