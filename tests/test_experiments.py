@@ -113,6 +113,34 @@ def test_two_callers_asking_for_one_run_compute_it_once(tmp_path, monkeypatch) -
     assert calls == [run.id] and first == second and first["metrics"] == {"valid_error": 12.5}
 
 
+def test_small_low_shot_sets_are_repeated_to_the_scales_epoch_size() -> None:
+    """Figure 3 at reduced: sets under 1,000 labels are repeated until an epoch holds 1,000 examples; the
+    1,000-label runs, the whole training part and every other scale keep their runs (and ids) unchanged."""
+    reduced = get_scale("reduced")
+    repeat = lambda n, scale=reduced: classifier_run(scale, "trec6", 0, None, "from scratch", n).config.get("repeat")  # noqa: E731
+    assert (repeat(100), repeat(300), repeat(500), repeat(1000), repeat(2500), repeat(0)) == (10, 4, 2, None, None, None)
+    assert repeat(60, SMOKE) is None and repeat(100, get_scale("gpu")) is None
+    assert experiments.low_shot_repeat(reduced.task("ag_news_7k6"), 100) == 10
+    plain = dataclasses.replace(reduced, tasks={**reduced.tasks, "trec6": dataclasses.replace(
+        reduced.task("trec6"), low_shot_examples=0)})
+    assert classifier_run(plain, "trec6", 0, None, "from scratch", 1000).id == \
+        classifier_run(reduced, "trec6", 0, None, "from scratch", 1000).id
+    assert classifier_run(plain, "trec6", 0, None, "from scratch", 100).id != \
+        classifier_run(reduced, "trec6", 0, None, "from scratch", 100).id
+
+
+def test_a_repeated_low_shot_set_trains_each_epoch_on_every_copy(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    task = dataclasses.replace(SMOKE.task("trec6"), low_shot_examples=150, clf_epochs=1)
+    scale = dataclasses.replace(SMOKE, tasks={**SMOKE.tasks, "trec6": task})
+    run = classifier_run(scale, "trec6", 0, None, "from scratch", 60)
+    assert run.config["repeat"] == 3
+    record = ensure(run, device="cpu")
+    assert record["metrics"]["n_train"] == 60                  # distinct labelled examples
+    assert [h["items"] for h in record["history"]] == [180]    # each epoch sees every copy
+
+
 def test_from_scratch_trains_for_its_own_validated_epochs() -> None:
     """TREC-6 at reduced: validation chose 12 epochs for ULMFiT (and every Table 7 row) and 20 from scratch
     (``results/reduced/choices/trec6.json``; test_scales checks the scale against it)."""

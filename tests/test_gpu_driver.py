@@ -3,6 +3,8 @@ determinism that lets a later call re-create a parent LM, and the travel step â€
 (the driver's own CUDA check is marked ``gpu``)."""
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import os
@@ -176,6 +178,9 @@ def test_estimates_scale_recorded_rates_by_the_work_a_run_will_do() -> None:
     assert estimate(other, known, "cuda", 99).basis.startswith("the longest classifier")
     assert estimate(other, known, "cuda", 99).seconds == 20.0
     assert estimate(clf, known, "cpu", 99).seconds == 99                               # other device type
+    repeated = dataclasses.replace(clf, config={**clf.config, "repeat": 3})             # Figure 3's small sets
+    assert estimate(repeated, known, "cuda", 99).seconds == pytest.approx(60.0)
+    assert estimate(clf, [_record(repeated, 60.0, n_train=300)], "cuda", 99).seconds == pytest.approx(20.0)
     tokens = pre.config["corpus"]["words"] * 1.4 * pre.config["train"]["epochs"]
     assert estimate(pre, [_record(pre, 50.0, train_tokens=int(tokens), tokens_seen=int(tokens))],
                     "cuda", 99).seconds == pytest.approx(50.0)

@@ -16,6 +16,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -181,12 +182,23 @@ def classifier_run(scale: Scale, dataset: str, seed: int, lm: Run | None, varian
     train = TrainConfig(batch_size=task.batch_size, clip=25.0, seed=seed, **settings)
     model = scale.model.with_dropout(scale.clf_drop_mult)  # the paper's classifier dropouts × the scale's
     direction = lm.config["direction"] if lm else direction
+    repeat = low_shot_repeat(task, n_labelled)
     return Run("classifier", scale.name, {
         "dataset": dataset, "task": data_selection(task), "variant": variant, "train": train.to_dict(),
         "model": model.to_dict(), "n_labelled": n_labelled, "direction": direction,
         "vocab": {"max_size": scale.vocab_size, "min_freq": scale.min_freq},
         "bptt": scale.bptt, "max_len": scale.max_len, "seed": seed,
-        **({} if variant == ULMFIT else {"early_stopping": True})}, (lm,) if lm else ())
+        **({} if variant == ULMFIT else {"early_stopping": True}),
+        **({"repeat": repeat} if repeat > 1 else {})}, (lm,) if lm else ())
+
+
+def low_shot_repeat(task: TaskScale, n_labelled: int) -> int:
+    """How many times a low-shot classifier's labelled examples are repeated in each epoch: enough for an
+    epoch to hold ``task.low_shot_examples`` of them (1 for the whole training part, or where unset), so
+    that Figure 3's smallest sets train for as many steps as that size does rather than a few dozen."""
+    if not n_labelled or n_labelled >= task.low_shot_examples:
+        return 1
+    return math.ceil(task.low_shot_examples / n_labelled)
 
 
 def linear_run(scale: Scale, dataset: str, n_labelled: int = 0) -> Run:
@@ -518,6 +530,9 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
         return TextDataset(docs, [r.label for r in records])
 
     train_set, valid_set, test_set = dataset(train, "clf"), dataset(data.valid, "valid"), dataset(data.test, "test")
+    repeat = cfg.get("repeat", 1)                       # Figure 3's small sets: see low_shot_repeat
+    if repeat > 1:
+        train_set = TextDataset(train_set.docs * repeat, np.tile(train_set.labels, repeat))
     model, history = train_classifier(lm, train_set, valid_set, data.n_classes, vocab,
                                       AWDLSTMConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"]),
                                       cfg["bptt"], cfg["max_len"], run.work_dir, device, progress,
@@ -526,7 +541,7 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
     valid_probs, test_probs = predict(model, valid_set, device=dev), predict(model, test_set, device=dev)
     metrics = {**classification_metrics(valid_probs, valid_set.labels, "valid_"),
                **classification_metrics(test_probs, test_set.labels, "test_"),
-               "n_train": len(train_set), "n_valid": len(valid_set), "n_test": len(test_set),
+               "n_train": len(train), "n_valid": len(valid_set), "n_test": len(test_set),
                "epoch_kept": best_epoch(history) + 1 if cfg.get("early_stopping") else len(history)}
     arrays = {"valid_probs": valid_probs.astype(np.float32), "valid_labels": valid_set.labels,
               "test_probs": test_probs.astype(np.float32), "test_labels": test_set.labels}

@@ -1,8 +1,9 @@
 """How long a run will take, from the records of runs already made on the same kind of device.
 
 A run's work is counted in what its training loop goes through: tokens × epochs for a language model,
-labelled documents × epochs for a classifier. A record gives its run's rate (work per second of wall
-time, data loading and evaluation included); a planned run's estimate is its work divided by the median
+labelled documents × epochs for a classifier (× its ``repeat`` where Figure 3's small sets are repeated
+in each epoch). A record gives its run's rate (work per second of wall time, data loading and evaluation
+included); a planned run's estimate is its work divided by the median
 rate of the recorded runs of its kind — on its dataset, for fine-tuning and classifiers — made on the
 same device type (``cuda`` or ``cpu``). A planned run's own work comes from its configuration or from a
 recorded run on the same data (a new seed or schedule of a recorded run trains on the same tokens).
@@ -57,7 +58,7 @@ def record_work(record: dict) -> float | None:
         return record["provenance"].get("items_processed") or m.get("train_tokens", 0) * _epochs(c) or None
     if record["kind"] == "finetune_lm":
         return m.get("train_tokens", 0) * _epochs(c) or None
-    return m.get("n_train", 0) * _epochs(c) or None
+    return m.get("n_train", 0) * c.get("repeat", 1) * _epochs(c) or None
 
 
 def planned_work(run: Run, known: Sequence[dict]) -> float | None:
@@ -72,9 +73,10 @@ def planned_work(run: Run, known: Sequence[dict]) -> float | None:
         return tokens * epochs or None
     if run.kind == "finetune_lm":
         return same_data[0]["metrics"]["train_tokens"] * epochs if same_data and epochs else None
+    repeat = run.config.get("repeat", 1)                 # Figure 3's small sets, repeated in each epoch
     if same_data:
-        return same_data[0]["metrics"]["n_train"] * epochs
-    return run.config["n_labelled"] * epochs or None
+        return same_data[0]["metrics"]["n_train"] * repeat * epochs
+    return run.config["n_labelled"] * repeat * epochs or None
 
 
 def _on(records: Iterable[dict], device: str, kind: str) -> list[dict]:
