@@ -31,7 +31,7 @@ smaller labelled sets they would be a few dozen steps (100 examples are four bat
 classifiers ended with their training loss still high, training from scratch at chance on AG News, while
 the 1,000-label ones fit their training sets. So a labelled set smaller than ``low_shot_examples`` (1,000)
 is repeated until an epoch holds that many examples: every point of the curve below it trains for as many
-steps as the 1,000-label one. The paper's ablation effects are around one point, so every
+steps as the 1,000-label one (the ``gpu`` scale does the same). The paper's ablation effects are around one point, so every
 dataset gets three seeds and every comparison is paired (same seeds, same validation examples); IMDb, the
 costliest, gets three for its main result, Table 4 and Figure 3, and one for the other ablations.
 
@@ -227,11 +227,11 @@ SCALES: dict[str, Scale] = {
         pretrain_keep_best=True, pretrain_batch=128, lm_batch=64, bptt=70, max_len_chunks=20,
         tasks=_tasks(
             trec6=TaskScale(lm_epochs=15, clf_epochs=12, batch_size=64, seeds=(0, 1, 2),
-                            low_shot=(100, 500, 1000, 2500)),
+                            low_shot=(100, 500, 1000, 2500), low_shot_examples=1000),
             ag_news_7k6=TaskScale(lm_epochs=8, clf_epochs=10, batch_size=64, seeds=(0, 1, 2),
-                                  low_shot=(100, 500, 1000, 3000)),
+                                  low_shot=(100, 500, 1000, 3000), low_shot_examples=1000),
             imdb=TaskScale(lm_epochs=2, clf_epochs=5, batch_size=64, seeds=(0,), max_tokens=700,
-                           low_shot=(100, 1000, 5000), unlabelled=5_000),
+                           low_shot=(100, 1000, 5000), unlabelled=5_000, low_shot_examples=1000),
             dbpedia_14k=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
             yelp_bi=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
             yelp_full=TaskScale(lm_epochs=4, clf_epochs=8, batch_size=64),
