@@ -28,12 +28,15 @@ any other run (``tune_lm_epochs``, ``tune_epochs``; :mod:`ulmfit_core.harness.ep
 ``lm_epochs``, ``clf_epochs`` and ``scratch_epochs`` are set to the recorded choice (a test checks them
 against ``results/reduced/choices/``). Those epochs are chosen on the whole training set; on Figure 3's
 smaller labelled sets they would be a few dozen steps (100 examples are four batches), and the 100-label
-classifiers ended with their training loss still high, training from scratch at chance on AG News, while
-the 1,000-label ones fit their training sets. So a labelled set smaller than ``low_shot_examples`` (1,000)
-is repeated until an epoch holds that many examples: every point of the curve below it trains for as many
-steps as the 1,000-label one (the ``gpu`` scale does the same). The paper's ablation effects are around one point, so every
-dataset gets three seeds and every comparison is paired (same seeds, same validation examples); IMDb, the
-costliest, gets three for its main result, Table 4 and Figure 3, and one for the other ablations.
+classifiers ended with their training loss still high, training from scratch at chance on AG News. So a
+labelled set smaller than ``low_shot_examples`` (1,000) is repeated until an epoch holds that many
+examples: every point of the curve below it trains for as many steps as the 1,000-label one, and the 100-
+and 500-label classifiers then fit their training sets, training from scratch reaching its best validation
+epoch before its last on all but one seed. Repeating to the whole training set instead would make every
+point cost as much as a full run. The ``gpu`` scale does the same. The paper's ablation effects are
+around one point, so every dataset gets three seeds and every comparison is paired (same seeds, same
+validation examples); IMDb, the costliest, gets three for its main result, Table 4 and Figure 3, and one
+for the other ablations.
 
 Reasoning behind ``gpu``: its inputs must travel to a GPU machine as a pack of token ids
 (:mod:`ulmfit_core.harness.pack`) of at most about 50 MB; compressed token ids cost about 1.6 bytes per token. So:
