@@ -201,6 +201,15 @@ def test_the_edition_box_names_the_chapters_whose_seeds_differ(tmp_path):
     assert "| IMDb | — / — / — | all | 1 (3 in Table 4: pretraining) |" in ledger.edition_box(tmp_path, shown)
 
 
+def test_the_edition_box_names_the_chapters_that_leave_an_analysis_dataset_out(tmp_path):
+    shown = _book(tmp_path)
+    _claims_record(tmp_path, "reduced", "07_bidirectional", [_on("trec6", "holds", -2.0, seeds=3)])
+    shown["07_bidirectional"] = "reduced"
+    text = ledger.edition_box(tmp_path, shown)
+    assert "| IMDb | — / — / — | all | 1 (not in Bidirectional: forward and backward) |" in text
+    assert "| TREC-6 | — / — / — | all | 3 |" in text                 # in every chapter: nothing to add
+
+
 def test_the_runs_page_has_a_section_per_chapter_and_every_run_of_its_scale(tmp_path):
     shown = _book(tmp_path)
     _lineage(tmp_path)

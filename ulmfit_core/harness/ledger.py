@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ulmfit_core.fileio import atomic_path, read_json
 from ulmfit_core.harness.paper import LABEL, PAPER_KEY, main_table, paper_value
+from ulmfit_core.harness.scales import ANALYSIS
 from ulmfit_core.harness.verdicts import mean_std, signed_pp
 
 SCALE_ORDER = ("paper", "gpu", "reduced", "smoke")   # the book shows the largest scale that was run
@@ -413,17 +414,27 @@ def _lm_phrase(records: list[dict]) -> str:
             f"{_and(kinds)}")
 
 
+def _analysis(dataset: str) -> bool:
+    """Whether ``dataset`` is one of the paper's analysis datasets (IMDb, TREC-6, AG), shown in every chapter."""
+    return dataset.split("_")[0] in ANALYSIS
+
+
 def _seeds_cell(dataset: str, files: list[dict]) -> str:
-    """The seeds behind one dataset's numbers over the chapters: the usual number, then the exceptions."""
+    """The seeds behind one dataset's numbers over the chapters: the usual number, then the exceptions,
+    then the chapters that show the other analysis datasets but not this one."""
     by_n: dict[int, list[str]] = {}
+    left_out: list[str] = []
     for f in files:
-        n = chapter_seeds(f).get(dataset)
-        if n is not None:
-            by_n.setdefault(n, []).append(TITLE.get(f["notebook"], f["notebook"]))
+        seeds, title = chapter_seeds(f), TITLE.get(f["notebook"], f["notebook"])
+        if dataset in seeds:
+            by_n.setdefault(seeds[dataset], []).append(title)
+        elif _analysis(dataset) and any(_analysis(ds) for ds in seeds):
+            left_out.append(title)
     if not by_n:
         return "—"
     usual = max(by_n, key=lambda n: len(by_n[n]))
     others = [f"{n} in {_and(names)}" for n, names in sorted(by_n.items()) if n != usual]
+    others += [f"not in {_and(left_out)}"] if left_out else []
     return str(usual) + (f" ({'; '.join(others)})" if others else "")
 
 
