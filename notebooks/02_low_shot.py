@@ -23,9 +23,9 @@
 # label count as a floor.
 #
 # Every classifier trains for its scale's epochs, chosen on the whole training set. On 100 labels those
-# would be a few dozen steps, so at `reduced` a labelled set smaller than 1,000 is repeated until an epoch
-# holds 1,000 examples: every point below 1,000 labels trains for as many steps as that one
-# ("Deviations from the paper").
+# would be a few dozen steps, so at `reduced` and `gpu` a labelled set smaller than 1,000 is repeated
+# until an epoch holds 1,000 examples: every point below 1,000 labels trains for as many steps as that
+# one ("Deviations from the paper").
 
 # %% tags=["parameters"]
 scale = "smoke"        # smoke | reduced | gpu | paper

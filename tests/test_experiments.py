@@ -117,9 +117,13 @@ def test_small_low_shot_sets_are_repeated_to_the_scales_epoch_size() -> None:
     """Figure 3 at reduced and gpu: sets under 1,000 labels are repeated until an epoch holds 1,000 examples;
     the 1,000-label runs, the whole training part, smoke and paper keep their runs (and ids) unchanged."""
     reduced = get_scale("reduced")
-    repeat = lambda n, scale=reduced: classifier_run(scale, "trec6", 0, None, "from scratch", n).config.get("repeat")  # noqa: E731
-    assert (repeat(100), repeat(300), repeat(500), repeat(1000), repeat(2500), repeat(0)) == (10, 4, 2, None, None, None)
-    assert repeat(60, SMOKE) is None and repeat(100, get_scale("paper")) is None and repeat(100, get_scale("gpu")) == 10
+
+    def repeat(n: int, scale=reduced) -> int | None:
+        return classifier_run(scale, "trec6", 0, None, "from scratch", n).config.get("repeat")
+
+    assert [repeat(n) for n in (100, 300, 500, 1000, 2500, 0)] == [10, 4, 2, None, None, None]
+    assert repeat(60, SMOKE) is None and repeat(100, get_scale("paper")) is None
+    assert repeat(100, get_scale("gpu")) == 10
     assert experiments.low_shot_repeat(reduced.task("ag_news_7k6"), 100) == 10
     plain = dataclasses.replace(reduced, tasks={**reduced.tasks, "trec6": dataclasses.replace(
         reduced.task("trec6"), low_shot_examples=0)})

@@ -4,7 +4,6 @@ determinism that lets a later call re-create a parent LM, and the travel step â€
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import os

@@ -415,8 +415,9 @@ def _lm_phrase(records: list[dict]) -> str:
 
 
 def _analysis(dataset: str) -> bool:
-    """Whether ``dataset`` is one of the paper's analysis datasets (IMDb, TREC-6, AG), shown in every chapter."""
-    return dataset.split("_")[0] in ANALYSIS
+    """Whether ``dataset`` stands for one of the paper's analysis datasets (IMDb, TREC-6, AG), which every
+    chapter shows unless a scale leaves one out."""
+    return PAPER_KEY.get(dataset) in ANALYSIS
 
 
 def _seeds_cell(dataset: str, files: list[dict]) -> str:

@@ -3,12 +3,11 @@
 A run's work is counted in what its training loop goes through: tokens × epochs for a language model,
 labelled documents × epochs for a classifier (× its ``repeat`` where Figure 3's small sets are repeated
 in each epoch). A record gives its run's rate (work per second of wall time, data loading and evaluation
-included); a planned run's estimate is its work divided by the median
-rate of the recorded runs of its kind — on its dataset, for fine-tuning and classifiers — made on the
-same device type (``cuda`` or ``cpu``). A planned run's own work comes from its configuration or from a
-recorded run on the same data (a new seed or schedule of a recorded run trains on the same tokens).
-Where no record says anything, the estimate is the longest recorded run of its kind, else a default;
-its ``basis`` says which.
+included); a planned run's estimate is its work divided by the median rate of the recorded runs of its
+kind — on its dataset, for fine-tuning and classifiers — made on the same device type (``cuda`` or
+``cpu``). A planned run's own work comes from its configuration or from a recorded run on the same data
+(a new seed or schedule of a recorded run trains on the same tokens). Where no record says anything, the
+estimate is the longest recorded run of its kind, else a default; its ``basis`` says which.
 """
 from __future__ import annotations
 
