@@ -201,6 +201,12 @@ def low_shot_repeat(task: TaskScale, n_labelled: int) -> int:
     return math.ceil(task.low_shot_examples / n_labelled)
 
 
+def epoch_repeat(config: dict) -> int:
+    """How many copies of its labelled set each epoch of a classifier run holds: its configuration's
+    ``repeat`` (:func:`low_shot_repeat`), 1 where absent. Training and every cost count read it here."""
+    return config.get("repeat", 1)
+
+
 def linear_run(scale: Scale, dataset: str, n_labelled: int = 0) -> Run:
     """The linear baseline (TF-IDF n-grams + logistic regression, :mod:`ulmfit_core.baseline`) on the same
     split and the same text cut as the neural arms; deterministic, so one run serves every seed."""
@@ -530,7 +536,7 @@ def _do_classifier(run: Run, device: str, progress: bool) -> tuple[dict, list, d
         return TextDataset(docs, [r.label for r in records])
 
     train_set, valid_set, test_set = dataset(train, "clf"), dataset(data.valid, "valid"), dataset(data.test, "test")
-    repeat = cfg.get("repeat", 1)                       # Figure 3's small sets: see low_shot_repeat
+    repeat = epoch_repeat(cfg)                          # Figure 3's small sets: see low_shot_repeat
     if repeat > 1:
         train_set = TextDataset(train_set.docs * repeat, np.tile(train_set.labels, repeat))
     model, history = train_classifier(lm, train_set, valid_set, data.n_classes, vocab,

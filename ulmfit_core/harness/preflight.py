@@ -380,7 +380,7 @@ def run_tokens(run: E.Run, scale: Scale) -> int:
         spare = sizes.get("unsup", sizes["train"] - (task.n_train or sizes["train"]))
         docs = cfg["n_labelled"] if cfg["lm_text"] == "labelled" else n_train + min(task.unlabelled, spare)
         return docs * _doc_tokens(name, task.max_tokens) * cfg["train"]["epochs"]
-    docs = (cfg["n_labelled"] or n_train) * cfg.get("repeat", 1)
+    docs = (cfg["n_labelled"] or n_train) * E.epoch_repeat(cfg)
     return docs * _doc_tokens(name, min(task.max_tokens or cfg["max_len"], cfg["max_len"])) * cfg["train"]["epochs"]
 
 

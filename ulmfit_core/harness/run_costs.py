@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ulmfit_core.fileio import read_json
-from ulmfit_core.harness.experiments import Run
+from ulmfit_core.harness.experiments import Run, epoch_repeat
 
 KINDS = ("pretrain", "finetune_lm", "classifier")
 TOKENS_PER_WORD = 1.4          # our tokens per whitespace word of Wikipedia, about
@@ -57,7 +57,7 @@ def record_work(record: dict) -> float | None:
         return record["provenance"].get("items_processed") or m.get("train_tokens", 0) * _epochs(c) or None
     if record["kind"] == "finetune_lm":
         return m.get("train_tokens", 0) * _epochs(c) or None
-    return m.get("n_train", 0) * c.get("repeat", 1) * _epochs(c) or None
+    return m.get("n_train", 0) * epoch_repeat(c) * _epochs(c) or None
 
 
 def planned_work(run: Run, known: Sequence[dict]) -> float | None:
@@ -72,7 +72,7 @@ def planned_work(run: Run, known: Sequence[dict]) -> float | None:
         return tokens * epochs or None
     if run.kind == "finetune_lm":
         return same_data[0]["metrics"]["train_tokens"] * epochs if same_data and epochs else None
-    repeat = run.config.get("repeat", 1)                 # Figure 3's small sets, repeated in each epoch
+    repeat = epoch_repeat(run.config)                    # Figure 3's small sets, repeated in each epoch
     if same_data:
         return same_data[0]["metrics"]["n_train"] * repeat * epochs
     return run.config["n_labelled"] * repeat * epochs or None
