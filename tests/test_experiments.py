@@ -10,8 +10,10 @@ import pytest
 
 from ulmfit_core.fileio import read_json
 from ulmfit_core.settings import data_dir
+from ulmfit_core.vocab import Vocab
 from ulmfit_core import train as train_module
-from ulmfit_core.harness import experiments
+from ulmfit_core.awd_lstm import AWDLSTMConfig, LanguageModel
+from ulmfit_core.harness import experiments, worker
 from ulmfit_core.harness.experiments import classifier_run, ensure, finetune_run, pretrain_run, ulmfit_runs
 from ulmfit_core.harness.paper import PAPER_KEY
 from ulmfit_core.harness.scales import SCALES, TaskScale, get_scale
@@ -143,6 +145,31 @@ def test_a_repeated_low_shot_set_trains_each_epoch_on_every_copy(tmp_path, monke
     record = ensure(run, device="cpu")
     assert record["metrics"]["n_train"] == 60                  # distinct labelled examples
     assert [h["items"] for h in record["history"]] == [180]    # each epoch sees every copy
+
+
+def test_lost_lm_weights_are_made_again_once_under_the_runs_lock(tmp_path, monkeypatch) -> None:
+    """A recorded LM whose weights are gone (a fresh cache) is made again while its lock is held, so that
+    a second process needing it waits (the worker passes over it) instead of making it too; later calls
+    read what the first one left."""
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    pre = pretrain_run(SMOKE)
+    held: list[bool] = []
+
+    def remake(run, device, progress):
+        held.append(worker.busy(run))
+        vocab = Vocab.build({"word": 5})
+        experiments._finish_lm(run, LanguageModel(len(vocab), AWDLSTMConfig.from_dict(run.config["model"])), vocab)
+
+    monkeypatch.setattr(experiments, "_do_pretrain", remake)
+    state, vocab = experiments.weights_of(pre, "cpu")
+    assert held == [True] and not worker.busy(pre)
+    assert "word" in vocab.stoi and state
+    assert experiments.weights_of(pre, "cpu")[1].itos == vocab.itos and held == [True]   # not made twice
+    monkeypatch.setattr(experiments, "_do_pretrain", lambda run, device, progress: None)
+    (pre.work_dir / "model.safetensors").unlink()
+    with pytest.raises(RuntimeError, match="left no weights"):
+        experiments.weights_of(pre, "cpu")
 
 
 def test_from_scratch_trains_for_its_own_validated_epochs() -> None:

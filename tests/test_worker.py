@@ -53,6 +53,19 @@ def test_a_run_another_process_is_making_is_passed_over() -> None:
     assert worker.next_target(targets)[0] == first
 
 
+def test_a_target_whose_recorded_lm_another_process_is_making_again_is_passed_over() -> None:
+    """A recorded LM whose weights were lost is made again under its lock (experiments.weights_of): the
+    targets that need it wait, as they do for a run without a record."""
+    targets = gpu_plan.plan(SMOKE, ["01"], ["trec6"], kinds=gpu_plan.ALL_KINDS)
+    needs_lm = [t for t in targets if len(gpu_plan.closure(t.run)) > 1]
+    lm = needs_lm[0].run.parents[0]
+    write_json(lm.record_path, {"id": lm.id, "kind": lm.kind, "metrics": {}})
+    with experiments._claim(lm):
+        target, waiting = worker.next_target(targets)
+        assert waiting >= 1 and target is not None and lm not in gpu_plan.closure(target.run)
+    assert worker.next_target(targets)[0] == next(t for t in targets if worker.missing(t))
+
+
 def test_no_target_starts_after_the_time_limit() -> None:
     made: list[str] = []
     assert worker.work(SMOKE, datasets=["trec6"], hours=0, make=_recorder(made), say=lambda m: None) == 0

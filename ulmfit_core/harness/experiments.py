@@ -368,16 +368,32 @@ def _execute(run: Run, device: str, progress: bool) -> dict:
 
 def weights_of(run: Run, device: str = "auto") -> tuple[dict[str, torch.Tensor], Vocab]:
     """Return an LM run's final weights and vocabulary: from the cache, else from the committed copy in
-    ``results/<scale>/weights/``, else by running it again (deterministic on the CPU)."""
+    ``results/<scale>/weights/``, else by running it again (deterministic on the CPU). Running it again
+    holds the run's lock, as :func:`ensure` does, so that two processes needing the same lost LM make it
+    once: the second waits and then reads the first one's weights."""
+    found = _stored_weights(run)
+    if found is not None:
+        return found
+    for parent in run.parents:
+        ensure(parent, device)
+    with _claim(run):
+        found = _stored_weights(run)
+        if found is None:
+            executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune}[run.kind]
+            executor(run, device, False)
+            found = _stored_weights(run)
+    if found is None:
+        raise RuntimeError(f"{run.kind} {run.id} ran again but left no weights in {run.work_dir}")
+    return found
+
+
+def _stored_weights(run: Run) -> tuple[dict[str, torch.Tensor], Vocab] | None:
+    """An LM run's weights and vocabulary from its cache folder or its committed copy, or None."""
     for folder in (run.work_dir, results_dir() / run.scale / "weights" / f"{run.kind}-{run.id}"):
         if (folder / "model.safetensors").exists():
             state = {k: v.float() for k, v in load_weights(folder / "model.safetensors").items()}
             return state, Vocab.load(folder / "vocab.json")
-    for parent in run.parents:
-        ensure(parent, device)
-    executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune}[run.kind]
-    executor(run, device, False)
-    return weights_of(run, device)
+    return None
 
 
 def export_weights(run: Run, model: torch.nn.Module, vocab: Vocab) -> Path:
@@ -394,9 +410,9 @@ def export_weights(run: Run, model: torch.nn.Module, vocab: Vocab) -> Path:
 
 
 def _finish_lm(run: Run, model: torch.nn.Module, vocab: Vocab) -> None:
+    vocab.save(run.work_dir / "vocab.json")         # first: the weights file is what readers look for
     with atomic_path(run.work_dir / "model.safetensors") as tmp:
         save_weights(model, tmp)
-    vocab.save(run.work_dir / "vocab.json")
     shutil.rmtree(run.work_dir / "checkpoints", ignore_errors=True)
 
 

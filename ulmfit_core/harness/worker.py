@@ -58,13 +58,13 @@ def missing(target: Target) -> list[Run]:
 
 def next_target(targets: Sequence[Target]) -> tuple[Target | None, int]:
     """The first target with a missing run that no other process is making, and how many targets are
-    waiting on another process."""
+    waiting on another process. A recorded LM counts too: another process holds its lock while it makes
+    the LM's lost weights again (:func:`ulmfit_core.harness.experiments.weights_of`)."""
     waiting = 0
     for target in targets:
-        todo = missing(target)
-        if not todo:
+        if not missing(target):
             continue
-        if any(busy(r) for r in todo):
+        if any(busy(r) for r in closure(target.run)):
             waiting += 1
             continue
         return target, waiting
