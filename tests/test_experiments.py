@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ulmfit_core.fileio import read_json
+from ulmfit_core.fileio import read_json, write_json
 from ulmfit_core.settings import data_dir
 from ulmfit_core.vocab import Vocab
 from ulmfit_core import train as train_module
@@ -170,6 +170,30 @@ def test_lost_lm_weights_are_made_again_once_under_the_runs_lock(tmp_path, monke
     (pre.work_dir / "model.safetensors").unlink()
     with pytest.raises(RuntimeError, match="left no weights"):
         experiments.weights_of(pre, "cpu")
+
+
+def test_a_runs_wall_time_leaves_out_making_its_lost_parent_again(tmp_path, monkeypatch) -> None:
+    """A child whose recorded LM parent lost its weights makes the parent again before its own clock
+    starts, so its record's wall time (and every estimate made from it) is its own."""
+    monkeypatch.setenv("ULMFIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ULMFIT_CACHE", str(tmp_path / "cache"))
+    pre, lm, _ = ulmfit_runs(SMOKE, "trec6", 0)
+    write_json(pre.record_path, {"id": pre.id, "kind": pre.kind, "metrics": {}})
+
+    def remake(run, device, progress):
+        time.sleep(1.0)
+        vocab = Vocab.build({"word": 5})
+        experiments._finish_lm(run, LanguageModel(len(vocab), AWDLSTMConfig.from_dict(run.config["model"])), vocab)
+
+    def child(run, device, progress):
+        experiments.weights_of(run.parents[0], device)
+        return {}, [], {}
+
+    monkeypatch.setattr(experiments, "_do_pretrain", remake)
+    monkeypatch.setattr(experiments, "_do_finetune", child)
+    record = ensure(lm, device="cpu")
+    assert (pre.work_dir / "model.safetensors").exists()                 # the parent was made again
+    assert record["provenance"]["wall_seconds"] < 0.5
 
 
 def test_from_scratch_trains_for_its_own_validated_epochs() -> None:

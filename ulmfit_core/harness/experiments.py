@@ -349,6 +349,9 @@ def _claim(run: Run) -> Iterator[None]:
 
 
 def _execute(run: Run, device: str, progress: bool) -> dict:
+    for parent in run.parents:                      # an LM parent whose weights are lost is made again
+        if parent.kind in ("pretrain", "finetune_lm"):    # before the clock starts: not this run's time
+            make_weights(parent, device)
     started, t0, revision = dt.datetime.now(dt.timezone.utc), time.perf_counter(), git_revision()
     executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier,
                 "baseline": _do_baseline}[run.kind]
@@ -368,31 +371,36 @@ def _execute(run: Run, device: str, progress: bool) -> dict:
 
 def weights_of(run: Run, device: str = "auto") -> tuple[dict[str, torch.Tensor], Vocab]:
     """Return an LM run's final weights and vocabulary: from the cache, else from the committed copy in
-    ``results/<scale>/weights/``, else by running it again (deterministic on the CPU). Running it again
-    holds the run's lock, as :func:`ensure` does, so that two processes needing the same lost LM make it
-    once: the second waits and then reads the first one's weights."""
-    found = _stored_weights(run)
-    if found is not None:
-        return found
+    ``results/<scale>/weights/``, else by running it again (deterministic on the CPU, :func:`make_weights`)."""
+    folder = make_weights(run, device)
+    state = {k: v.float() for k, v in load_weights(folder / "model.safetensors").items()}
+    return state, Vocab.load(folder / "vocab.json")
+
+
+def make_weights(run: Run, device: str = "auto") -> Path:
+    """The folder that holds an LM run's weights, making the run again first where no folder does.
+    Running it again holds the run's lock, as :func:`ensure` does, so that two processes needing the same
+    lost LM make it once: the second waits and then finds the first one's weights."""
+    folder = _weights_folder(run)
+    if folder is not None:
+        return folder
     for parent in run.parents:
         ensure(parent, device)
     with _claim(run):
-        found = _stored_weights(run)
-        if found is None:
+        if _weights_folder(run) is None:
             executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune}[run.kind]
             executor(run, device, False)
-            found = _stored_weights(run)
-    if found is None:
+    folder = _weights_folder(run)
+    if folder is None:
         raise RuntimeError(f"{run.kind} {run.id} ran again but left no weights in {run.work_dir}")
-    return found
+    return folder
 
 
-def _stored_weights(run: Run) -> tuple[dict[str, torch.Tensor], Vocab] | None:
-    """An LM run's weights and vocabulary from its cache folder or its committed copy, or None."""
+def _weights_folder(run: Run) -> Path | None:
+    """An LM run's cache folder or committed copy, whichever holds its weights, or None."""
     for folder in (run.work_dir, results_dir() / run.scale / "weights" / f"{run.kind}-{run.id}"):
         if (folder / "model.safetensors").exists():
-            state = {k: v.float() for k, v in load_weights(folder / "model.safetensors").items()}
-            return state, Vocab.load(folder / "vocab.json")
+            return folder
     return None
 
 
