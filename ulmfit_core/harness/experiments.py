@@ -201,6 +201,9 @@ def low_shot_repeat(task: TaskScale, n_labelled: int) -> int:
     return math.ceil(task.low_shot_examples / n_labelled)
 
 
+LM_KINDS = ("pretrain", "finetune_lm")    # the run kinds whose product is a language model's weights
+
+
 def epoch_repeat(config: dict) -> int:
     """How many copies of its labelled set each epoch of a classifier run holds: its configuration's
     ``repeat`` (:func:`low_shot_repeat`), 1 where absent. Training and every cost count read it here."""
@@ -350,7 +353,7 @@ def _claim(run: Run) -> Iterator[None]:
 
 def _execute(run: Run, device: str, progress: bool) -> dict:
     for parent in run.parents:                      # an LM parent whose weights are lost is made again
-        if parent.kind in ("pretrain", "finetune_lm"):    # before the clock starts: not this run's time
+        if parent.kind in LM_KINDS:                 # before the clock starts: not this run's time
             make_weights(parent, device)
     started, t0, revision = dt.datetime.now(dt.timezone.utc), time.perf_counter(), git_revision()
     executor = {"pretrain": _do_pretrain, "finetune_lm": _do_finetune, "classifier": _do_classifier,

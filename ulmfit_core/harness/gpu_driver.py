@@ -53,13 +53,12 @@ from ulmfit_core.train import pick_device
 from ulmfit_core.harness import experiments, pack
 from ulmfit_core.harness.bundle import write_bundle
 from ulmfit_core.harness.determinism import deterministic_cuda, file_fingerprint
-from ulmfit_core.harness.experiments import Run
+from ulmfit_core.harness.experiments import LM_KINDS, Run
 from ulmfit_core.harness.gpu_plan import Target, closure, plan
 from ulmfit_core.harness.run_costs import Estimate, estimate, scale_records
 from ulmfit_core.harness.scales import Scale, get_scale
 from ulmfit_core.harness.travel import TRAVEL_FILE
 
-LM_KINDS = ("pretrain", "finetune_lm")
 FINGERPRINT = "weights_fingerprint"      # provenance key of an LM run's weights fingerprint
 TESTS = ("tests/test_cuda.py", "tests/test_gpu_driver.py")
 TESTS_TIMEOUT_S = 150

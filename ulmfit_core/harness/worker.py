@@ -59,7 +59,7 @@ def missing(target: Target) -> list[Run]:
 def next_target(targets: Sequence[Target]) -> tuple[Target | None, int]:
     """The first target with a missing run that no other process is making, and how many targets are
     waiting on another process. A recorded LM counts too: another process holds its lock while it makes
-    the LM's lost weights again (:func:`ulmfit_core.harness.experiments.weights_of`)."""
+    the LM's lost weights again (:func:`ulmfit_core.harness.experiments.make_weights`)."""
     waiting = 0
     for target in targets:
         if not missing(target):
